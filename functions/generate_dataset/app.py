@@ -1,0 +1,348 @@
+"""Generate Training Dataset: writes a Friedman #1 regression data set for one execution.
+
+The state machine calls this first. It validates the execution input, derives every SageMaker job name and
+S3 location of the run from the execution (so concurrent executions never share a name or an object),
+and streams the CSV files to S3 in the built-in XGBoost format: no header, label in the first column. The
+test features are written without the label (batch transform input), the test labels beside them.
+
+Friedman #1: ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, noise^2)`` over ten uniform
+features, five of them informative. The RMSE of the noiseless target on the test set is the floor any
+model can reach; it is returned as ``noiseFloorRmse``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+
+logger = logging.getLogger()
+logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+s3 = boto3.client("s3")
+
+N_FEATURES = 10
+# S3 multipart parts must be at least 5 MiB except the last one.
+PART_SIZE = 8 * 1024 * 1024
+RUNS_PREFIX = "runs"
+MAX_TUNING_JOB_NAME = 32  # HyperParameterTuningJobName limit; training job names add 13 characters.
+
+
+class InvalidExecutionInput(ValueError):
+    """The execution input (or the event the state machine built from it) is not usable."""
+
+
+class DatasetWriteError(RuntimeError):
+    """Writing the data set to S3 failed; the partial upload was aborted."""
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment (set by the template) is incomplete."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    train_rows: int = 10_000
+    validation_rows: int = 2_000
+    test_rows: int = 2_000
+    noise: float = 1.0
+    seed: int = 42
+
+
+# key -> (attribute, type, minimum, maximum)
+_INPUT_BOUNDS: dict[str, tuple[str, type, float, float]] = {
+    "trainRows": ("train_rows", int, 100, 1_000_000),
+    "validationRows": ("validation_rows", int, 20, 1_000_000),
+    "testRows": ("test_rows", int, 20, 1_000_000),
+    "noise": ("noise", float, 0.0, 100.0),
+    "seed": ("seed", int, 0, 2**31 - 1),
+}
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    name: str
+    start_time: str
+
+
+def parse_spec(execution_input: Any) -> DatasetSpec:
+    """Validates the execution input; absent keys take the defaults, unknown keys are rejected."""
+    if execution_input is None:
+        execution_input = {}
+    if not isinstance(execution_input, Mapping):
+        raise InvalidExecutionInput(
+            f"the execution input must be a JSON object, got {type(execution_input).__name__}"
+        )
+    unknown = sorted(str(k) for k in execution_input if k not in _INPUT_BOUNDS)
+    if unknown:
+        raise InvalidExecutionInput(
+            f"unknown key(s) in the execution input: {', '.join(unknown)}; "
+            f"allowed keys: {', '.join(_INPUT_BOUNDS)}"
+        )
+    values: dict[str, Any] = {}
+    for key, (attr, kind, low, high) in _INPUT_BOUNDS.items():
+        if key not in execution_input:
+            continue
+        value = execution_input[key]
+        # bool is an int in Python; JSON true/false is never a count.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidExecutionInput(f"'{key}' must be a number, got {json.dumps(value)[:80]}")
+        if kind is int and (isinstance(value, float) and not value.is_integer()):
+            raise InvalidExecutionInput(f"'{key}' must be a whole number, got {value}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise InvalidExecutionInput(f"'{key}' must be between {low:g} and {high:g}, got {value}")
+        values[attr] = kind(value)
+    return DatasetSpec(**values)
+
+
+def parse_execution(execution: Any) -> Execution:
+    if not isinstance(execution, Mapping):
+        raise InvalidExecutionInput(
+            "the event's 'execution' must be an object with id, name and startTime "
+            "(the state machine passes $$.Execution)"
+        )
+    fields = {}
+    for key in ("id", "name", "startTime"):
+        value = execution.get(key)
+        if not isinstance(value, str) or not value:
+            raise InvalidExecutionInput(f"the event's execution.{key} must be a non-empty string")
+        fields[key] = value
+    return Execution(arn=fields["id"], name=fields["name"], start_time=fields["startTime"])
+
+
+def run_name(execution: Execution) -> str:
+    """A name unique to the execution, valid as a tuning job name (32 characters at most).
+
+    A readable slug of the execution name, plus a hash of the execution ARN and start time: ARNs are
+    unique per state machine, and the start time keeps a name reused months later from colliding with
+    jobs SageMaker still remembers. Lower case, because SageMaker ARNs carry names in lower case.
+    """
+    digest = hashlib.sha256(f"{execution.arn}|{execution.start_time}".encode()).hexdigest()[:12]
+    slug = re.sub(r"[^a-z0-9]+", "-", execution.name.lower()).strip("-")
+    slug = slug[: MAX_TUNING_JOB_NAME - len(digest) - 1].strip("-")
+    return f"{slug}-{digest}" if slug else f"run-{digest}"
+
+
+def friedman1_rows(count: int, rng: random.Random, noise: float) -> Iterator[tuple[float, float, list[float]]]:
+    """Yields (noisy label, noiseless target, features) rows."""
+    uniform, gauss, sin, pi = rng.random, rng.gauss, math.sin, math.pi
+    for _ in range(count):
+        x = [uniform() for _ in range(N_FEATURES)]
+        target = 10.0 * sin(pi * x[0] * x[1]) + 20.0 * (x[2] - 0.5) ** 2 + 10.0 * x[3] + 5.0 * x[4]
+        label = target + gauss(0.0, noise) if noise > 0 else target
+        yield label, target, x
+
+
+def _fmt(values: list[float]) -> str:
+    return ",".join(f"{v:.6f}" for v in values)
+
+
+class S3StreamWriter:
+    """Writes an object in parts so memory stays flat; aborts the multipart upload on any failure.
+
+    Objects smaller than one part go up with a single PutObject.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int = PART_SIZE) -> None:
+        self.client, self.bucket, self.key, self.part_size = client, bucket, key, part_size
+        self._buffer: list[str] = []
+        self._buffered = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.bytes_written = 0
+
+    def write(self, text: str) -> None:
+        self._buffer.append(text)
+        self._buffered += len(text)  # ASCII only: characters are bytes
+        if self._buffered >= self.part_size:
+            self._flush_part()
+
+    def _flush_part(self) -> None:
+        body = "".join(self._buffer).encode("ascii")
+        self._buffer, self._buffered = [], 0
+        if self._upload_id is None:
+            upload = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType="text/csv"
+            )
+            self._upload_id = upload["UploadId"]
+        number = len(self._parts) + 1
+        part = self.client.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        self._parts.append({"PartNumber": number, "ETag": part["ETag"]})
+        self.bytes_written += len(body)
+
+    def close(self) -> None:
+        if self._upload_id is None:
+            body = "".join(self._buffer).encode("ascii")
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType="text/csv")
+            self.bytes_written += len(body)
+            self._buffer, self._buffered = [], 0
+            return
+        if self._buffered:
+            self._flush_part()
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+        )
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+            self._upload_id = None
+
+    def __enter__(self) -> S3StreamWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_split(
+    client: Any,
+    bucket: str,
+    key: str,
+    rows: Iterator[tuple[float, float, list[float]]],
+    *,
+    with_label: bool = True,
+    labels_key: str | None = None,
+    on_row: Callable[[float, float], None] | None = None,
+) -> int:
+    """Streams rows to ``key`` (and the labels alone to ``labels_key``); returns the row count.
+
+    If any write fails, every upload this call started is aborted: no partial object is left.
+    """
+    count = 0
+    writers = [S3StreamWriter(client, bucket, key)]
+    if labels_key:
+        writers.append(S3StreamWriter(client, bucket, labels_key))
+    try:
+        for label, target, x in rows:
+            if with_label:
+                writers[0].write(f"{label:.6f},{_fmt(x)}\n")
+            else:
+                writers[0].write(_fmt(x) + "\n")
+            if labels_key:
+                writers[1].write(f"{label:.6f}\n")
+            if on_row:
+                on_row(label, target)
+            count += 1
+        for writer in writers:
+            writer.close()
+    except Exception as e:
+        for writer in writers:
+            try:
+                writer.abort()
+            except Exception:  # the original error is the one to report
+                logger.exception("could not abort the multipart upload of s3://%s/%s", bucket, writer.key)
+        # A completed sibling object would be half a data set: remove it.
+        for writer in writers:
+            if writer.bytes_written and writer._upload_id is None:
+                try:
+                    client.delete_object(Bucket=bucket, Key=writer.key)
+                except Exception:
+                    logger.exception("could not delete s3://%s/%s", bucket, writer.key)
+        raise DatasetWriteError(f"writing s3://{bucket}/{key} failed: {e}") from e
+    return count
+
+
+def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) -> dict[str, Any]:
+    """Writes the three splits and returns the run's names and locations."""
+    name = run_name(execution)
+    prefix = f"{RUNS_PREFIX}/{name}"
+    base = f"s3://{bucket}/{prefix}"
+    keys = {
+        "train": f"{prefix}/data/train/train.csv",
+        "validation": f"{prefix}/data/validation/validation.csv",
+        "test": f"{prefix}/data/test/test.csv",
+        "testLabels": f"{prefix}/data/test-labels/test_labels.csv",
+    }
+    rng = random.Random(spec.seed)
+    squared_error = 0.0
+
+    def accumulate(label: float, target: float) -> None:
+        nonlocal squared_error
+        squared_error += (label - target) ** 2
+
+    written: list[str] = []
+    try:
+        write_split(client, bucket, keys["train"], friedman1_rows(spec.train_rows, rng, spec.noise))
+        written.append(keys["train"])
+        write_split(client, bucket, keys["validation"], friedman1_rows(spec.validation_rows, rng, spec.noise))
+        written.append(keys["validation"])
+        write_split(
+            client,
+            bucket,
+            keys["test"],
+            friedman1_rows(spec.test_rows, rng, spec.noise),
+            with_label=False,
+            labels_key=keys["testLabels"],
+            on_row=accumulate,
+        )
+    except DatasetWriteError:
+        # Earlier splits are complete objects but an incomplete data set: remove them too.
+        for key in written:
+            try:
+                client.delete_object(Bucket=bucket, Key=key)
+            except Exception:
+                logger.exception("could not delete s3://%s/%s", bucket, key)
+        raise
+
+    return {
+        "runName": name,
+        "bucket": bucket,
+        "prefix": f"{prefix}/",
+        "trainUri": f"{base}/data/train/",
+        "validationUri": f"{base}/data/validation/",
+        "testUri": f"{base}/data/test/",
+        "testLabelsUri": f"s3://{bucket}/{keys['testLabels']}",
+        "modelOutputUri": f"{base}/models/",
+        "transformOutputUri": f"{base}/predictions/",
+        "tuningJobName": name,
+        "transformJobName": name,
+        "rows": {"train": spec.train_rows, "validation": spec.validation_rows, "test": spec.test_rows},
+        "features": N_FEATURES,
+        "noise": spec.noise,
+        "seed": spec.seed,
+        "noiseFloorRmse": round(math.sqrt(squared_error / spec.test_rows), 6),
+    }
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Event: ``{"input": <execution input>, "execution": {"id", "name", "startTime"}}``.
+
+    Returns ``{"input": <the input with defaults filled in>, "dataset": {...}}``: the state machine keeps it
+    as its state.
+    """
+    bucket = os.environ.get("BUCKET_NAME")
+    if not bucket:
+        raise ConfigurationError("BUCKET_NAME is not set: deploy the function with the template")
+    if not isinstance(event, Mapping):
+        raise InvalidExecutionInput(f"the event must be a JSON object, got {type(event).__name__}")
+    spec = parse_spec(event.get("input"))
+    execution = parse_execution(event.get("execution"))
+    logger.info("generating data set", extra={"spec": asdict(spec), "execution": execution.arn})
+    dataset = generate(s3, bucket, execution, spec)
+    logger.info("data set written", extra={"dataset": dataset})
+    return {
+        "input": {
+            "trainRows": spec.train_rows,
+            "validationRows": spec.validation_rows,
+            "testRows": spec.test_rows,
+            "noise": spec.noise,
+            "seed": spec.seed,
+        },
+        "dataset": dataset,
+    }
