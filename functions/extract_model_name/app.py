@@ -15,10 +15,13 @@ from typing import Any
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
+# Used with fullmatch: "$" would accept a trailing newline. The name pattern does not bound runs of hyphens,
+# so the length is checked separately.
 _MODEL_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):(?P<account>\d{12}):"
-    r"model/(?P<name>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$"
+    r"arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):(?P<account>\d{12}):"
+    r"model/(?P<name>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})"
 )
+MAX_MODEL_NAME = 63
 
 
 class InvalidModelArn(ValueError):
@@ -26,11 +29,12 @@ class InvalidModelArn(ValueError):
 
 
 def model_name(model_arn: str) -> str:
-    match = _MODEL_ARN.match(model_arn)
-    if not match:
+    match = _MODEL_ARN.fullmatch(model_arn)
+    if not match or len(match["name"]) > MAX_MODEL_NAME:
         raise InvalidModelArn(
             f"not a SageMaker model ARN: {model_arn[:200]!r}; expected "
-            "arn:<partition>:sagemaker:<region>:<account>:model/<name>"
+            "arn:<partition>:sagemaker:<region>:<account>:model/<name>, "
+            f"the name at most {MAX_MODEL_NAME} characters"
         )
     return match["name"]
 
@@ -38,7 +42,9 @@ def model_name(model_arn: str) -> str:
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Event: CreateModel's output, ``{"ModelArn": "arn:aws:sagemaker:...:model/<name>"}``."""
     if not isinstance(event, Mapping):
-        raise InvalidModelArn(f"the event must be CreateModel's output (an object), got {type(event).__name__}")
+        raise InvalidModelArn(
+            f"the event must be CreateModel's output (an object), got {type(event).__name__}"
+        )
     arn = event.get("ModelArn")
     if not isinstance(arn, str):
         raise InvalidModelArn(f"the event's ModelArn must be a string, got {type(arn).__name__}")

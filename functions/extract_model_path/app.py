@@ -37,7 +37,8 @@ def _require(mapping: Mapping[str, Any], key: str, kind: type, where: str) -> An
     if not isinstance(value, kind) or (kind is str and not value):
         raise InvalidTuningJobDescription(
             f"{where}.{key} must be a {'non-empty string' if kind is str else kind.__name__}, "
-            f"got {type(value).__name__}: pass the output of the tuning task (DescribeHyperParameterTuningJob)"
+            f"got {type(value).__name__}: pass the output of the tuning task "
+            "(DescribeHyperParameterTuningJob)"
         )
     return value
 
@@ -59,7 +60,9 @@ def best_training_job(description: Any) -> dict[str, Any]:
             "read the failed training jobs' FailureReason in the SageMaker console"
         )
     if not isinstance(best, Mapping):
-        raise InvalidTuningJobDescription(f"event.BestTrainingJob must be an object, got {type(best).__name__}")
+        raise InvalidTuningJobDescription(
+            f"event.BestTrainingJob must be an object, got {type(best).__name__}"
+        )
     name = _require(best, "TrainingJobName", str, "event.BestTrainingJob")
     objective = best.get("FinalHyperParameterTuningJobObjectiveMetric")
     if objective is not None and not isinstance(objective, Mapping):
@@ -69,6 +72,12 @@ def best_training_job(description: Any) -> dict[str, Any]:
     hyperparameters = best.get("TunedHyperParameters", {})
     if not isinstance(hyperparameters, Mapping):
         raise InvalidTuningJobDescription("event.BestTrainingJob.TunedHyperParameters must be an object")
+    for key, tuned in hyperparameters.items():
+        if not isinstance(tuned, str):
+            raise InvalidTuningJobDescription(
+                f"event.BestTrainingJob.TunedHyperParameters.{key} must be a string (SageMaker sends every "
+                f"hyperparameter as a string), got {type(tuned).__name__}"
+            )
     value = objective.get("Value") if objective else None
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise InvalidTuningJobDescription(
@@ -81,7 +90,7 @@ def best_training_job(description: Any) -> dict[str, Any]:
         "bestTrainingJobName": name,
         "objectiveMetric": objective.get("MetricName") if objective else None,
         "objectiveValue": value,
-        "hyperparameters": {str(k): str(v) for k, v in hyperparameters.items()},
+        "hyperparameters": dict(hyperparameters),
     }
 
 

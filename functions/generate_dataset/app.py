@@ -99,7 +99,8 @@ def parse_spec(execution_input: Any) -> DatasetSpec:
             raise InvalidExecutionInput(f"'{key}' must be a number, got {json.dumps(value)[:80]}")
         if kind is int and (isinstance(value, float) and not value.is_integer()):
             raise InvalidExecutionInput(f"'{key}' must be a whole number, got {value}")
-        if not math.isfinite(value) or not low <= value <= high:
+        # The range test alone also rejects NaN and infinities; math.isfinite would overflow on a huge int.
+        if not low <= value <= high:
             raise InvalidExecutionInput(f"'{key}' must be between {low:g} and {high:g}, got {value}")
         values[attr] = kind(value)
     return DatasetSpec(**values)
@@ -133,7 +134,10 @@ def run_name(execution: Execution) -> str:
     return f"{slug}-{digest}" if slug else f"run-{digest}"
 
 
-def friedman1_rows(count: int, rng: random.Random, noise: float) -> Iterator[tuple[float, float, list[float]]]:
+Row = tuple[float, float, list[float]]
+
+
+def friedman1_rows(count: int, rng: random.Random, noise: float) -> Iterator[Row]:
     """Yields (noisy label, noiseless target, features) rows."""
     uniform, gauss, sin, pi = rng.random, rng.gauss, math.sin, math.pi
     for _ in range(count):
@@ -153,13 +157,15 @@ class S3StreamWriter:
     Objects smaller than one part go up with a single PutObject.
     """
 
-    def __init__(self, client: Any, bucket: str, key: str, part_size: int = PART_SIZE) -> None:
-        self.client, self.bucket, self.key, self.part_size = client, bucket, key, part_size
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int | None = None) -> None:
+        self.client, self.bucket, self.key = client, bucket, key
+        self.part_size = PART_SIZE if part_size is None else part_size
         self._buffer: list[str] = []
         self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self.bytes_written = 0
+        self.completed = False  # the object exists in S3
 
     def write(self, text: str) -> None:
         self._buffer.append(text)
@@ -188,15 +194,18 @@ class S3StreamWriter:
             self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType="text/csv")
             self.bytes_written += len(body)
             self._buffer, self._buffered = [], 0
+            self.completed = True
             return
         if self._buffered:
             self._flush_part()
         self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
         )
+        self.completed = True
 
     def abort(self) -> None:
-        if self._upload_id is not None:
+        # A completed upload cannot be aborted any more (NoSuchUpload): its object is deleted instead.
+        if self._upload_id is not None and not self.completed:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
             self._upload_id = None
 
@@ -249,7 +258,7 @@ def write_split(
                 logger.exception("could not abort the multipart upload of s3://%s/%s", bucket, writer.key)
         # A completed sibling object would be half a data set: remove it.
         for writer in writers:
-            if writer.bytes_written and writer._upload_id is None:
+            if writer.completed:
                 try:
                     client.delete_object(Bucket=bucket, Key=writer.key)
                 except Exception:
@@ -269,7 +278,7 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
         "test": f"{prefix}/data/test/test.csv",
         "testLabels": f"{prefix}/data/test-labels/test_labels.csv",
     }
-    rng = random.Random(spec.seed)
+    rng = random.Random(spec.seed)  # noqa: S311 -- reproducible synthetic data, not a secret
     squared_error = 0.0
 
     def accumulate(label: float, target: float) -> None:

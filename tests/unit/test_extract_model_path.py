@@ -1,0 +1,505 @@
+"""Extract Model Path: the tuning job's description in, the best training job and its model artifact out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from cfnlint.decode import cfn_yaml
+
+from tests.conftest import BUCKET_NAME, REGION, TEMPLATE_FILE
+
+TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+EXPECTED_HYPERPARAMETERS = {
+    "alpha",
+    "colsample_bytree",
+    "eta",
+    "gamma",
+    "lambda",
+    "max_depth",
+    "min_child_weight",
+    "subsample",
+}
+
+
+@pytest.fixture
+def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
+    return load_handler("extract_model_path")
+
+
+@pytest.fixture
+def description(load_event: Callable[[str], Any]) -> dict[str, Any]:
+    return load_event("extract_model_path")
+
+
+def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> str:
+    """Creates the description's best training job in moto (moto completes it at once); returns its name."""
+    definition = description["TrainingJobDefinition"]
+    best = description["BestTrainingJob"]
+    static = {k: v for k, v in definition["StaticHyperParameters"].items() if not k.startswith("_")}
+    sagemaker_client.create_training_job(
+        TrainingJobName=best["TrainingJobName"],
+        HyperParameters={**static, **best["TunedHyperParameters"]},
+        AlgorithmSpecification={
+            key: definition["AlgorithmSpecification"][key] for key in ("TrainingImage", "TrainingInputMode")
+        },
+        RoleArn=definition["RoleArn"],
+        InputDataConfig=definition["InputDataConfig"],
+        OutputDataConfig=definition["OutputDataConfig"],
+        ResourceConfig=definition["ResourceConfig"],
+        StoppingCondition=definition["StoppingCondition"],
+    )
+    return best["TrainingJobName"]
+
+
+# --- the events/ files -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["extract_model_path", "extract_model_path_no_best_job"])
+def test_event_files_have_the_describe_tuning_job_shape(
+    name: str, load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
+) -> None:
+    assert api_output_errors(load_event(name), "sagemaker", "DescribeHyperParameterTuningJob") == []
+
+
+def test_event_file_has_the_create_model_output_shape(
+    load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
+) -> None:
+    assert api_output_errors(load_event("extract_model_name"), "sagemaker", "CreateModel") == []
+
+
+def test_event_file_is_the_tuning_job_the_state_machine_starts_for_the_generate_dataset_event(
+    load_handler: Callable[[str], ModuleType],
+    bucket: str,
+    description: dict[str, Any],
+    load_event: Callable[[str], Any],
+    state_machine_definition: dict[str, Any],
+) -> None:
+    """The tuning task's Parameters, resolved with the template's defaults and the dataset's locations.
+
+    A Describe response echoes the request and adds fields of its own, so the request must be contained
+    in the event.
+    """
+    generated = load_handler("generate_dataset").lambda_handler(load_event("generate_dataset"), None)
+    parameters = state_machine_definition["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
+    substitutions = _template_substitutions(description["TrainingJobDefinition"]["RoleArn"])
+
+    request = _resolve(parameters, substitutions, generated)
+
+    assert request["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
+    assert TUNING_JOB_NAME.fullmatch(description["HyperParameterTuningJobName"])
+    assert description["HyperParameterTuningJobConfig"] == request["HyperParameterTuningJobConfig"]
+    _assert_contained(request["TrainingJobDefinition"], description["TrainingJobDefinition"], "$")
+    # SageMaker adds the objective to the static hyperparameters it reports, nothing else.
+    static = dict(description["TrainingJobDefinition"]["StaticHyperParameters"])
+    assert static.pop("_tuning_objective_metric") == "validation:rmse"
+    assert static == request["TrainingJobDefinition"]["StaticHyperParameters"]
+    # Training job names are the tuning job name, a 3-digit index and a random suffix.
+    best = description["BestTrainingJob"]
+    assert re.fullmatch(
+        re.escape(description["HyperParameterTuningJobName"]) + r"-\d{3}-[0-9a-f]{8}", best["TrainingJobName"]
+    )
+    assert set(best["TunedHyperParameters"]) == EXPECTED_HYPERPARAMETERS
+
+
+def test_no_best_job_event_is_the_same_job_with_no_completed_training_job(
+    description: dict[str, Any], load_event: Callable[[str], Any]
+) -> None:
+    failed = load_event("extract_model_path_no_best_job")
+
+    assert "BestTrainingJob" not in failed
+    assert failed["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
+    assert failed["HyperParameterTuningJobConfig"] == description["HyperParameterTuningJobConfig"]
+    assert failed["TrainingJobStatusCounters"]["Completed"] == 0
+    assert failed["TrainingJobStatusCounters"]["Stopped"] == 0
+    assert failed["ObjectiveStatusCounters"]["Succeeded"] == 0
+
+
+# --- good input --------------------------------------------------------------------------------------------
+
+
+def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
+    app: ModuleType, sagemaker_client: Any, description: dict[str, Any], lambda_context: Any
+) -> None:
+    name = create_training_job(sagemaker_client, description)
+    output_path = description["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
+
+    result = app.lambda_handler(description, lambda_context)
+
+    assert result == {
+        "tuningJobName": description["HyperParameterTuningJobName"],
+        "tuningJobStatus": "Completed",
+        "trainingJobStatusCounters": description["TrainingJobStatusCounters"],
+        "bestTrainingJobName": name,
+        "objectiveMetric": "validation:rmse",
+        "objectiveValue": 1.10694,
+        "hyperparameters": description["BestTrainingJob"]["TunedHyperParameters"],
+        # Where SageMaker puts a training job's model: {S3OutputPath}/{job name}/output/model.tar.gz.
+        "modelDataUrl": f"{output_path}{name}/output/model.tar.gz",
+    }
+    assert json.loads(json.dumps(result, allow_nan=False)) == result
+
+
+def test_output_has_every_key_the_state_machine_selects(
+    app: ModuleType,
+    sagemaker_client: Any,
+    description: dict[str, Any],
+    state_machine_definition: dict[str, Any],
+) -> None:
+    create_training_job(sagemaker_client, description)
+    selector = state_machine_definition["States"]["Extract Model Path"]["ResultSelector"]
+    save_model = state_machine_definition["States"]["HyperparameterTuning - Save Model"]["Parameters"]
+
+    result = app.lambda_handler(description, None)
+
+    for path in selector.values():
+        assert path.removeprefix("$.Payload.") in result, path
+    # Save Model reads the summary back from $.tuning.
+    assert save_model["ModelName.$"] == "$.tuning.bestTrainingJobName"
+    assert save_model["PrimaryContainer"]["ModelDataUrl.$"] == "$.tuning.modelDataUrl"
+
+
+def test_unknown_keys_in_the_description_are_ignored(
+    app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
+) -> None:
+    """SageMaker adds fields to its responses over time: a new field must not fail a run."""
+    create_training_job(sagemaker_client, description)
+    expected = app.lambda_handler(copy.deepcopy(description), None)
+    description["Autotune"] = {"Mode": "Enabled"}
+    description["BestTrainingJob"]["TrainingJobDefinitionName"] = "definition-1"
+    description["SomeFutureField"] = [1, 2, 3]
+
+    assert app.lambda_handler(description, None) == expected
+
+
+def test_best_job_without_objective_metric_gives_null_objective(
+    app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
+) -> None:
+    create_training_job(sagemaker_client, description)
+    del description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
+
+    result = app.lambda_handler(description, None)
+
+    assert result["objectiveMetric"] is None
+    assert result["objectiveValue"] is None
+    assert result["bestTrainingJobName"] == description["BestTrainingJob"]["TrainingJobName"]
+
+
+@pytest.mark.parametrize("value", [0, 3, 0.0, 1e-9, 123456.789])
+def test_objective_value_of_any_number_is_kept(
+    app: ModuleType, sagemaker_client: Any, description: dict[str, Any], value: float
+) -> None:
+    create_training_job(sagemaker_client, description)
+    description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
+
+    assert app.lambda_handler(description, None)["objectiveValue"] == value
+
+
+# --- no model ----------------------------------------------------------------------------------------------
+
+
+def test_tuning_job_without_best_training_job_raises_no_best_training_job(
+    app: ModuleType, load_event: Callable[[str], Any]
+) -> None:
+    failed = load_event("extract_model_path_no_best_job")
+    # No training job to describe: any SageMaker call would be a mistake (a stub with no responses fails).
+    stubber = Stubber(app.sagemaker)
+    with stubber, pytest.raises(app.NoBestTrainingJob) as raised:
+        app.lambda_handler(failed, None)
+
+    message = str(raised.value)
+    assert raised.type is app.NoBestTrainingJob
+    assert failed["HyperParameterTuningJobName"] in message
+    assert "Failed" in message
+    assert "'NonRetryableError': 5" in message
+    stubber.assert_no_pending_responses()
+
+
+def test_best_training_job_null_is_no_best_training_job(app: ModuleType, description: dict[str, Any]) -> None:
+    description["BestTrainingJob"] = None
+
+    with pytest.raises(app.NoBestTrainingJob, match=description["HyperParameterTuningJobName"]):
+        app.lambda_handler(description, None)
+
+
+def _failed_training_job(description: dict[str, Any], artifacts: dict[str, str]) -> dict[str, Any]:
+    best = description["BestTrainingJob"]
+    definition = description["TrainingJobDefinition"]
+    return {
+        "TrainingJobName": best["TrainingJobName"],
+        "TrainingJobArn": best["TrainingJobArn"],
+        "ModelArtifacts": artifacts,
+        "TrainingJobStatus": "Failed",
+        "SecondaryStatus": "Failed",
+        "FailureReason": "AlgorithmError: framework error: out of memory",
+        "AlgorithmSpecification": {
+            "TrainingImage": definition["AlgorithmSpecification"]["TrainingImage"],
+            "TrainingInputMode": "File",
+        },
+        "StoppingCondition": definition["StoppingCondition"],
+        "CreationTime": "2026-11-28T10:21:42Z",
+    }
+
+
+def test_best_training_job_with_empty_artifact_raises_model_artifact_not_found(
+    app: ModuleType, description: dict[str, Any]
+) -> None:
+    # moto completes every training job with an artifact: a stubbed client returns one without.
+    name = description["BestTrainingJob"]["TrainingJobName"]
+    stubber = Stubber(app.sagemaker)
+    stubber.add_response(
+        "describe_training_job",
+        _failed_training_job(description, {"S3ModelArtifacts": ""}),
+        {"TrainingJobName": name},
+    )
+
+    with stubber, pytest.raises(app.ModelArtifactNotFound) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.type is app.ModelArtifactNotFound
+    assert name in str(raised.value)
+    assert "Failed" in str(raised.value)
+    stubber.assert_no_pending_responses()
+
+
+def test_best_training_job_without_model_artifacts_key_raises_model_artifact_not_found(
+    app: ModuleType, description: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeTrainingJob's shape calls ModelArtifacts required, yet some jobs come back without it.
+
+    Stubber refuses a response that lacks a required key, so a plain fake client returns it.
+    """
+    response = _failed_training_job(description, {})
+    del response["ModelArtifacts"]
+    calls: list[dict[str, Any]] = []
+
+    class FakeSageMaker:
+        def describe_training_job(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return response
+
+    monkeypatch.setattr(app, "sagemaker", FakeSageMaker())
+
+    with pytest.raises(app.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]):
+        app.lambda_handler(description, None)
+    assert calls == [{"TrainingJobName": description["BestTrainingJob"]["TrainingJobName"]}]
+
+
+def test_unknown_best_training_job_lets_sagemakers_error_through(
+    app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
+) -> None:
+    """No such training job in the account: SageMaker's ValidationException reaches the state machine."""
+    with pytest.raises(ClientError) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert description["BestTrainingJob"]["TrainingJobName"] in str(raised.value)
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "type_name"),
+    [(None, "NoneType"), ("Completed", "str"), ([{"HyperParameterTuningJobName": "x"}], "list"), (1, "int")],
+)
+def test_event_that_is_not_an_object_raises_invalid_tuning_job_description(
+    app: ModuleType, event: Any, type_name: str
+) -> None:
+    with pytest.raises(app.InvalidTuningJobDescription, match=type_name) as raised:
+        app.lambda_handler(event, None)
+
+    assert raised.type is app.InvalidTuningJobDescription
+
+
+def test_empty_event_raises_invalid_tuning_job_description(app: ModuleType) -> None:
+    with pytest.raises(app.InvalidTuningJobDescription, match="HyperParameterTuningJobName"):
+        app.lambda_handler({}, None)
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param(..., id="missing"), None, "", 42, True, ["job"], {"name": "job"}]
+)
+def test_bad_tuning_job_name_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any
+) -> None:
+    if value is ...:
+        del description["HyperParameterTuningJobName"]
+    else:
+        description["HyperParameterTuningJobName"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.type is app.InvalidTuningJobDescription
+    assert "event.HyperParameterTuningJobName" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name"),
+    [("job-013-1a2b3c4d", "str"), ([{"TrainingJobName": "x"}], "list"), (7, "int"), (True, "bool")],
+)
+def test_best_training_job_of_wrong_type_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any, type_name: str
+) -> None:
+    description["BestTrainingJob"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.type is app.InvalidTuningJobDescription
+    assert "event.BestTrainingJob" in str(raised.value)
+    assert type_name in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param(..., id="missing"), None, "", 13, False, ["job"], {"name": "job"}]
+)
+def test_bad_best_training_job_name_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any
+) -> None:
+    if value is ...:
+        del description["BestTrainingJob"]["TrainingJobName"]
+    else:
+        description["BestTrainingJob"]["TrainingJobName"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.type is app.InvalidTuningJobDescription
+    assert "event.BestTrainingJob.TrainingJobName" in str(raised.value)
+
+
+def test_empty_best_training_job_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any]
+) -> None:
+    description["BestTrainingJob"] = {}
+
+    with pytest.raises(app.InvalidTuningJobDescription, match="TrainingJobName"):
+        app.lambda_handler(description, None)
+
+
+@pytest.mark.parametrize("value", ["validation:rmse", ["validation:rmse", 1.1], 1.1, True])
+def test_objective_metric_that_is_not_an_object_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any
+) -> None:
+    description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription, match="FinalHyperParameterTuningJobObjectiveMetric"):
+        app.lambda_handler(description, None)
+
+
+@pytest.mark.parametrize("value", ["1.10694", True, False, [1.1], {"value": 1.1}])
+def test_objective_value_that_is_not_a_number_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any
+) -> None:
+    description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.type is app.InvalidTuningJobDescription
+    assert "FinalHyperParameterTuningJobObjectiveMetric.Value" in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["eta=0.1", ["eta", "0.1"], 0.1, None])
+def test_tuned_hyperparameters_that_are_not_an_object_raise_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any
+) -> None:
+    description["BestTrainingJob"]["TunedHyperParameters"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription, match="TunedHyperParameters"):
+        app.lambda_handler(description, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name"),
+    [(4, "int"), (0.13, "float"), (None, "NoneType"), (True, "bool"), (["4"], "list"), ({"v": "4"}, "dict")],
+)
+def test_tuned_hyperparameter_that_is_not_a_string_raises_invalid_tuning_job_description(
+    app: ModuleType, description: dict[str, Any], value: Any, type_name: str
+) -> None:
+    description["BestTrainingJob"]["TunedHyperParameters"]["max_depth"] = value
+
+    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
+
+    assert raised.type is app.InvalidTuningJobDescription
+    assert "TunedHyperParameters.max_depth" in str(raised.value)
+    assert type_name in str(raised.value)
+
+
+# --- helpers: the tuning task's request as the state machine builds it -----------------------------------
+
+
+def _template_substitutions(role_arn: str) -> dict[str, str]:
+    """DefinitionSubstitutions with the template's parameter defaults, in REGION.
+
+    The role's ARN is generated by CloudFormation, so the event's own is used once it has the right shape.
+    """
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]{1,64}", role_arn), role_arn
+    template = cfn_yaml.load(str(TEMPLATE_FILE))
+    parameters = template["Parameters"]
+    registry = template["Mappings"]["XGBoostRegistry"][REGION]
+    state_machine = next(
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    )
+    values: dict[str, str] = {}
+    for key, value in state_machine["DefinitionSubstitutions"].items():
+        if isinstance(value, dict) and value.get("Ref") in parameters:
+            values[key] = str(parameters[value["Ref"]]["Default"])
+    version = parameters["XGBoostVersion"]["Default"]
+    values["XGBoostImageUri"] = (
+        f"{registry['Account']}.dkr.ecr.{REGION}.amazonaws.com/{registry['Repository']}:{version}"
+    )
+    values["SageMakerExecutionRoleArn"] = role_arn
+    values["Partition"] = "aws"
+    return values
+
+
+def _resolve(value: Any, substitutions: dict[str, str], state: dict[str, Any]) -> Any:
+    """Applies DefinitionSubstitutions, then the ``.$`` fields the tuning task uses (paths, StringToJson)."""
+    if isinstance(value, list):
+        return [_resolve(item, substitutions, state) for item in value]
+    if isinstance(value, str):
+        return re.sub(r"\$\{(\w+)\}", lambda m: substitutions[m[1]], value)
+    if not isinstance(value, dict):
+        return value
+    resolved: dict[str, Any] = {}
+    for key, item in value.items():
+        if not key.endswith(".$"):
+            resolved[key] = _resolve(item, substitutions, state)
+            continue
+        expression = _resolve(item, substitutions, state)
+        if match := re.fullmatch(r"States\.StringToJson\('(.*)'\)", expression):
+            resolved[key[:-2]] = json.loads(match[1])
+        else:
+            assert expression.startswith("$."), expression
+            node: Any = state
+            for part in expression[2:].split("."):
+                node = node[part]
+            resolved[key[:-2]] = node
+    return resolved
+
+
+def _assert_contained(expected: Any, actual: Any, path: str) -> None:
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), path
+        for key, item in expected.items():
+            assert key in actual, f"{path}.{key} missing"
+            _assert_contained(item, actual[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), path
+        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            _assert_contained(want, got, f"{path}[{index}]")
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"

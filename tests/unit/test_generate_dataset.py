@@ -1,0 +1,776 @@
+"""Generate Training Dataset: input validation, the files it writes, the run's names, streaming to S3."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:execution:TuningStateMachine-AbC123"
+START = "2026-11-28T10:00:00.000Z"
+TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# SageMaker names a tuning job's training jobs <tuning job name>-<3 digits>-<8 hex>.
+TRAINING_JOB_SUFFIX = "-013-1a2b3c4d"
+DEFAULT_INPUT = {"trainRows": 10_000, "validationRows": 2_000, "testRows": 2_000, "noise": 1.0, "seed": 42}
+SMALL_INPUT = {"trainRows": 300, "validationRows": 60, "testRows": 80, "noise": 1.0, "seed": 3}
+SMALL_PART = 16 * 1024
+# With 16 KiB parts: train, validation and test features go up in 3 parts or more, the labels in one put.
+MULTIPART_INPUT = {"trainRows": 1_000, "validationRows": 400, "testRows": 400, "noise": 1.0, "seed": 3}
+S3_MIN_PART = 5 * 1024 * 1024
+
+
+@pytest.fixture
+def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
+    return load_handler("generate_dataset")
+
+
+@pytest.fixture
+def small_parts(app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> int:
+    """16 KiB parts, so a few hundred rows go through a multipart upload.
+
+    moto enforces S3's 5 MiB minimum for all parts but the last, like S3: it is lowered here only.
+    """
+    monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
+    monkeypatch.setattr(app, "PART_SIZE", SMALL_PART)
+    return SMALL_PART
+
+
+def event_for(
+    execution_input: Any = None,
+    *,
+    name: str = "3f6c1b2e-9a4d-4c7e-8b21-5d0e7a9f4c13",
+    state_machine: str = STATE_MACHINE,
+    start: str = START,
+) -> dict[str, Any]:
+    return {
+        "input": {} if execution_input is None else execution_input,
+        "execution": {"id": f"{state_machine}:{name}", "name": name, "startTime": start},
+    }
+
+
+def friedman1(x: list[float]) -> float:
+    """The noiseless target, written out again from REFERENCE section 7 (independent of the handler)."""
+    return 10 * math.sin(math.pi * x[0] * x[1]) + 20 * (x[2] - 0.5) ** 2 + 10 * x[3] + 5 * x[4]
+
+
+def read_object(s3_client: Any, bucket: str, key: str) -> bytes:
+    return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def read_rows(s3_client: Any, bucket: str, key: str) -> list[list[float]]:
+    """The CSV as numbers; float() fails on a header or an empty cell."""
+    text = read_object(s3_client, bucket, key).decode("ascii")
+    return [[float(cell) for cell in row] for row in csv.reader(io.StringIO(text))]
+
+
+def all_keys(s3_client: Any, bucket: str) -> set[str]:
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+
+def open_uploads(s3_client: Any, bucket: str) -> list[dict[str, Any]]:
+    return s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+def split_keys(dataset: dict[str, Any]) -> dict[str, str]:
+    prefix = dataset["prefix"]
+    return {
+        "train": f"{prefix}data/train/train.csv",
+        "validation": f"{prefix}data/validation/validation.csv",
+        "test": f"{prefix}data/test/test.csv",
+        "testLabels": f"{prefix}data/test-labels/test_labels.csv",
+    }
+
+
+# --- the events/ files and the contract with the state machine ----------------------------------------------
+
+
+def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
+    app: ModuleType,
+    bucket: str,
+    s3_client: Any,
+    load_event: Callable[[str], Any],
+    lambda_context: Any,
+) -> None:
+    event = load_event("generate_dataset")
+
+    result = app.lambda_handler(event, lambda_context)
+
+    assert json.loads(json.dumps(result, allow_nan=False)) == result
+    assert result["input"] == DEFAULT_INPUT
+    dataset = result["dataset"]
+    name = dataset["runName"]
+    # The tuning job in events/extract_model_path.json is this execution's.
+    assert name == load_event("extract_model_path")["HyperParameterTuningJobName"]
+    assert name.startswith(event["execution"]["name"][:18])
+    base = f"s3://{bucket}/runs/{name}/"
+    assert dataset["bucket"] == bucket
+    assert dataset["prefix"] == f"runs/{name}/"
+    for key in ("trainUri", "validationUri", "testUri", "modelOutputUri", "transformOutputUri"):
+        assert dataset[key].startswith(base) and dataset[key].endswith("/"), key
+    assert dataset["testLabelsUri"] == f"{base}data/test-labels/test_labels.csv"
+    assert dataset["tuningJobName"] == dataset["transformJobName"] == name
+    assert dataset["rows"] == {"train": 10_000, "validation": 2_000, "test": 2_000}
+    assert (dataset["features"], dataset["noise"], dataset["seed"]) == (10, 1.0, 42)
+    assert all_keys(s3_client, bucket) == set(split_keys(dataset).values())
+
+
+def test_overrides_event_uses_the_overrides_from_the_console_input_file(
+    app: ModuleType, bucket: str, s3_client: Any, load_event: Callable[[str], Any]
+) -> None:
+    event = load_event("generate_dataset_overrides")
+    assert event["input"] == load_event("execution_input_overrides")
+
+    result = app.lambda_handler(event, None)
+
+    assert result["input"] == event["input"]
+    keys = split_keys(result["dataset"])
+    assert len(read_rows(s3_client, bucket, keys["train"])) == event["input"]["trainRows"]
+    assert len(read_rows(s3_client, bucket, keys["validation"])) == event["input"]["validationRows"]
+    assert len(read_rows(s3_client, bucket, keys["test"])) == event["input"]["testRows"]
+    assert result["dataset"]["noise"] == event["input"]["noise"]
+
+
+def test_default_console_input_is_the_defaults(
+    app: ModuleType, bucket: str, load_event: Callable[[str], Any]
+) -> None:
+    execution_input = load_event("execution_input_default")
+    assert execution_input == {}
+
+    assert app.lambda_handler(event_for(execution_input), None)["input"] == DEFAULT_INPUT
+
+
+def test_output_has_every_dataset_field_the_state_machine_reads(
+    app: ModuleType, bucket: str, load_event: Callable[[str], Any], state_machine_definition: dict[str, Any]
+) -> None:
+    definition = json.dumps(state_machine_definition)
+    paths = set(re.findall(r'"\$\.dataset\.(\w+)"', definition))
+    assert paths, "the definition reads no $.dataset field: the regex is out of date"
+
+    result = app.lambda_handler(load_event("generate_dataset"), None)
+
+    assert paths <= set(result["dataset"])
+    # The task keeps the Payload as the state; later states read $.dataset and $.input from it.
+    assert state_machine_definition["States"]["Generate Training Dataset"]["OutputPath"] == "$.Payload"
+
+
+def test_returned_input_is_itself_a_valid_execution_input(app: ModuleType, bucket: str) -> None:
+    result = app.lambda_handler(event_for({"noise": 0.25}), None)
+
+    assert app.parse_spec(result["input"]) == app.parse_spec({"noise": 0.25})
+
+
+# --- the files ----------------------------------------------------------------------------------------------
+
+
+def test_files_have_no_header_label_first_and_the_xgboost_column_counts(
+    app: ModuleType, bucket: str, s3_client: Any
+) -> None:
+    # Without noise the first column must be exactly the target of the next ten.
+    spec = {**SMALL_INPUT, "noise": 0}
+    result = app.lambda_handler(event_for(spec), None)
+    keys = split_keys(result["dataset"])
+
+    train = read_rows(s3_client, bucket, keys["train"])
+    validation = read_rows(s3_client, bucket, keys["validation"])
+    test = read_rows(s3_client, bucket, keys["test"])
+    labels = read_rows(s3_client, bucket, keys["testLabels"])
+
+    assert len(train) == spec["trainRows"] and {len(row) for row in train} == {11}
+    assert len(validation) == spec["validationRows"] and {len(row) for row in validation} == {11}
+    assert len(test) == spec["testRows"] and {len(row) for row in test} == {10}
+    assert len(labels) == spec["testRows"] and {len(row) for row in labels} == {1}
+    for row in train + validation:
+        assert row[0] == pytest.approx(friedman1(row[1:]), abs=1e-4)
+        assert all(0.0 <= x <= 1.0 for x in row[1:])
+    for features, (label,) in zip(test, labels, strict=True):
+        assert label == pytest.approx(friedman1(features), abs=1e-4)
+    assert result["dataset"]["noiseFloorRmse"] == 0.0
+
+
+def test_files_are_plain_ascii_csv_with_six_decimals_and_a_final_newline(
+    app: ModuleType, bucket: str, s3_client: Any
+) -> None:
+    result = app.lambda_handler(event_for(SMALL_INPUT), None)
+
+    for key in split_keys(result["dataset"]).values():
+        text = read_object(s3_client, bucket, key).decode("ascii")
+        assert text.endswith("\n") and not text.endswith("\n\n"), key
+        assert "\r" not in text and " " not in text, key
+        assert all(
+            re.fullmatch(r"-?\d+\.\d{6}", cell) for cell in text.replace("\n", ",").strip(",").split(",")
+        )
+        assert s3_client.head_object(Bucket=bucket, Key=key)["ContentType"] == "text/csv"
+
+
+def test_same_seed_gives_byte_identical_files(app: ModuleType, bucket: str, s3_client: Any) -> None:
+    first = app.lambda_handler(event_for(SMALL_INPUT, name="first-run"), None)["dataset"]
+    second = app.lambda_handler(event_for(SMALL_INPUT, name="second-run"), None)["dataset"]
+
+    assert first["runName"] != second["runName"]
+    for split, key in split_keys(first).items():
+        assert read_object(s3_client, bucket, key) == read_object(
+            s3_client, bucket, split_keys(second)[split]
+        )
+    assert first["noiseFloorRmse"] == second["noiseFloorRmse"]
+
+
+def test_different_seeds_give_different_data(app: ModuleType, bucket: str, s3_client: Any) -> None:
+    first = app.lambda_handler(event_for({**SMALL_INPUT, "seed": 1}, name="seed-1"), None)["dataset"]
+    second = app.lambda_handler(event_for({**SMALL_INPUT, "seed": 2}, name="seed-2"), None)["dataset"]
+
+    for split, key in split_keys(first).items():
+        first_rows = read_rows(s3_client, bucket, key)
+        second_rows = read_rows(s3_client, bucket, split_keys(second)[split])
+        assert len(first_rows) == len(second_rows)
+        # Not merely shuffled: hardly any value repeats.
+        shared = {v for row in first_rows for v in row} & {v for row in second_rows for v in row}
+        assert len(shared) < len(first_rows) // 10, split
+
+
+@pytest.mark.parametrize(("noise", "seed"), [(1.0, 42), (1.0, 7), (0.5, 1), (3.0, 2), (10.0, 3)])
+def test_noise_floor_is_the_noise_level(app: ModuleType, bucket: str, noise: float, seed: int) -> None:
+    test_rows = 2_000
+    result = app.lambda_handler(event_for({"testRows": test_rows, "noise": noise, "seed": seed}), None)
+
+    # The RMSE of n N(0, s^2) draws has a relative standard deviation of 1/sqrt(2n) (1.6 % here): 5 of them.
+    tolerance = 5 / math.sqrt(2 * test_rows)
+    assert result["dataset"]["noiseFloorRmse"] == pytest.approx(noise, rel=tolerance)
+
+
+@pytest.mark.parametrize(("noise", "seed"), [(1.0, 42), (0.1, 5), (25.0, 9)])
+def test_noise_floor_is_the_rmse_of_the_written_labels_against_the_target_of_the_written_features(
+    app: ModuleType, bucket: str, s3_client: Any, noise: float, seed: int
+) -> None:
+    result = app.lambda_handler(
+        event_for({**SMALL_INPUT, "testRows": 500, "noise": noise, "seed": seed}), None
+    )
+    keys = split_keys(result["dataset"])
+    features = read_rows(s3_client, bucket, keys["test"])
+    labels = [row[0] for row in read_rows(s3_client, bucket, keys["testLabels"])]
+
+    recomputed = math.sqrt(
+        sum((label - friedman1(x)) ** 2 for label, x in zip(labels, features, strict=True)) / len(labels)
+    )
+
+    # Six decimals in the files move the target by at most 5e-7 * (10 pi * 2 + 20 + 10 + 5) < 5e-5.
+    assert result["dataset"]["noiseFloorRmse"] == pytest.approx(recomputed, abs=1e-4)
+    assert result["dataset"]["noiseFloorRmse"] > 0
+
+
+# --- the run's name -----------------------------------------------------------------------------------------
+
+
+def _execution_names() -> Iterator[str]:
+    rng = random.Random(20261128)
+    for _ in range(200):  # console-started executions: 36-character UUIDs
+        yield str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    yield from [
+        "a" * 80,  # the longest execution name Step Functions accepts
+        "A" * 80,
+        "x-" * 40,
+        "nightly-retrain-2026-11-28T10-00-00Z",
+        "Nightly_Retrain.v2",
+        "exécution-été-2026",
+        "実行-テスト",
+        "🚀🚀🚀",
+        "İstanbul-ǅemal-ß",
+        "---",
+        "___",
+        "...",
+        "-",
+        "a",
+        "0",
+        "abcdefghijklmnopqr-s",  # the slug cut lands on a hyphen
+        "abcdefghijklmnopqrs-tuvwxyz",
+        "-leading-and-trailing-",
+        "a" + "-" * 50 + "b",
+    ]
+
+
+@pytest.mark.parametrize("start", [START, "2027-01-01T00:00:00.001Z"])
+def test_run_name_is_a_valid_tuning_job_name_for_any_execution_name(app: ModuleType, start: str) -> None:
+    for name in _execution_names():
+        execution = app.Execution(arn=f"{STATE_MACHINE}:{name}", name=name, start_time=start)
+        run = app.run_name(execution)
+
+        assert len(run) <= 32, (name, run)
+        assert TUNING_JOB_NAME.fullmatch(run), (name, run)
+        assert JOB_NAME.fullmatch(run + TRAINING_JOB_SUFFIX), (name, run)
+        assert len(run + TRAINING_JOB_SUFFIX) <= 63
+        # ARNs carry names in lower case: a lower-case name is the one read back from an ARN.
+        assert run == run.lower()
+        assert app.run_name(execution) == run
+
+
+def test_run_name_keeps_a_readable_part_of_the_execution_name(app: ModuleType) -> None:
+    execution = app.Execution(
+        arn=f"{STATE_MACHINE}:Nightly_Retrain", name="Nightly_Retrain", start_time=START
+    )
+    punctuation = app.Execution(arn=f"{STATE_MACHINE}:___", name="___", start_time=START)
+
+    assert app.run_name(execution).startswith("nightly-retrain-")
+    assert app.run_name(punctuation).startswith("run-")
+
+
+def test_run_names_of_different_executions_differ(app: ModuleType) -> None:
+    names = list(_execution_names())
+    runs = [
+        app.run_name(app.Execution(arn=f"{machine}:{name}", name=name, start_time=start))
+        for name in names
+        for machine in (STATE_MACHINE, STATE_MACHINE.replace("AbC123", "XyZ789"))
+        for start in (START, "2026-11-28T10:00:00.001Z")
+    ]
+
+    assert len(set(runs)) == len(runs) == len(names) * 4
+
+
+def test_execution_name_reused_after_the_first_one_ended_gets_a_new_run_name(app: ModuleType) -> None:
+    """Same state machine, same name, a later start (after the execution history expired)."""
+    arn = f"{STATE_MACHINE}:weekly"
+    first = app.run_name(app.Execution(arn=arn, name="weekly", start_time=START))
+    later = app.run_name(app.Execution(arn=arn, name="weekly", start_time="2027-03-01T10:00:00.000Z"))
+
+    assert first != later
+
+
+def test_two_executions_with_the_same_name_never_share_a_key(
+    app: ModuleType, bucket: str, s3_client: Any
+) -> None:
+    first = app.lambda_handler(event_for(SMALL_INPUT, name="same-name"), None)["dataset"]
+    first_keys = all_keys(s3_client, bucket)
+    other_machine = STATE_MACHINE.replace("AbC123", "XyZ789")
+    second = app.lambda_handler(event_for(SMALL_INPUT, name="same-name", state_machine=other_machine), None)
+    second_keys = all_keys(s3_client, bucket) - first_keys
+
+    assert first["runName"] != second["dataset"]["runName"]
+    assert len(first_keys) == len(second_keys) == 4
+    assert all(key.startswith(f"runs/{first['runName']}/") for key in first_keys)
+    assert all(key.startswith(f"runs/{second['dataset']['runName']}/") for key in second_keys)
+    for uri_key in ("trainUri", "validationUri", "testUri", "modelOutputUri", "transformOutputUri"):
+        assert not second["dataset"][uri_key].startswith(first["prefix"])
+        assert not first[uri_key].startswith(second["dataset"]["prefix"])
+
+
+# --- streaming to S3 ----------------------------------------------------------------------------------------
+
+
+class RecordingClient:
+    """Delegates to the (moto) S3 client and records the calls; can fail the n-th call of one operation."""
+
+    def __init__(
+        self, client: Any, fail: str | None = None, key_part: str = "", nth: int = 1, fail_abort: bool = False
+    ) -> None:
+        self._client, self._fail, self._key_part, self._nth = client, fail, key_part, nth
+        self._fail_abort = fail_abort
+        self._seen = 0
+        self.failed = False
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, operation: str) -> Any:
+        method = getattr(self._client, operation)
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((operation, kwargs))
+            key = kwargs.get("Key", "")
+            if operation == self._fail and self._key_part in key:
+                self._seen += 1
+                if self._seen == self._nth:
+                    self.failed = True
+                    raise ClientError(
+                        {"Error": {"Code": "InternalError", "Message": "We encountered an internal error."}},
+                        operation,
+                    )
+            if operation == "abort_multipart_upload" and self._fail_abort:
+                raise ClientError(
+                    {"Error": {"Code": "SlowDown", "Message": "Please reduce your rate."}}, operation
+                )
+            return method(**kwargs)
+
+        return call
+
+    def operations(self, key: str) -> list[str]:
+        return [operation for operation, kwargs in self.calls if kwargs.get("Key") == key]
+
+
+def test_part_size_is_at_least_s3s_minimum(app: ModuleType) -> None:
+    assert app.PART_SIZE >= S3_MIN_PART
+
+
+def test_stream_writer_sends_a_small_object_in_one_put(app: ModuleType, bucket: str, s3_client: Any) -> None:
+    client = RecordingClient(s3_client)
+    with app.S3StreamWriter(client, bucket, "small.csv") as writer:
+        writer.write("1.000000,2.000000\n")
+
+    assert client.operations("small.csv") == ["put_object"]
+    assert read_object(s3_client, bucket, "small.csv") == b"1.000000,2.000000\n"
+
+
+def test_stream_writer_uploads_parts_and_the_object_is_byte_identical(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+) -> None:
+    client = RecordingClient(s3_client)
+    lines = [f"{i:06d},{i * 0.5:.6f},{'7' * 80}\n" for i in range(2_000)]
+
+    with app.S3StreamWriter(client, bucket, "big.csv") as writer:
+        for line in lines:
+            writer.write(line)
+
+    operations = client.operations("big.csv")
+    assert operations[0] == "create_multipart_upload"
+    assert operations[-1] == "complete_multipart_upload"
+    assert "put_object" not in operations
+    parts = [kwargs for operation, kwargs in client.calls if operation == "upload_part"]
+    assert len(parts) >= 10
+    assert [part["PartNumber"] for part in parts] == list(range(1, len(parts) + 1))
+    assert all(len(part["Body"]) >= small_parts for part in parts[:-1])
+    assert read_object(s3_client, bucket, "big.csv") == "".join(lines).encode()
+    assert writer.bytes_written == len("".join(lines))
+    assert open_uploads(s3_client, bucket) == []
+
+
+def test_stream_writer_meets_s3s_real_minimum_part_size(app: ModuleType, bucket: str, s3_client: Any) -> None:
+    """moto refuses (EntityTooSmall) a non-last part under 5 MiB, as S3 does: here it is not lowered."""
+    client = RecordingClient(s3_client)
+    chunk = "0123456789," * 5_957 + "\n"  # about 64 KiB
+    chunks = [chunk] * 176  # about 11 MiB: two full parts and a short last one
+
+    with app.S3StreamWriter(client, bucket, "large.csv", part_size=S3_MIN_PART) as writer:
+        for piece in chunks:
+            writer.write(piece)
+
+    assert client.operations("large.csv").count("upload_part") == 3
+    assert read_object(s3_client, bucket, "large.csv") == "".join(chunks).encode()
+
+
+def test_stream_writer_aborts_its_upload_on_an_exception(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+) -> None:
+    with (
+        pytest.raises(RuntimeError, match="row generator broke"),
+        app.S3StreamWriter(s3_client, bucket, "x.csv") as w,
+    ):
+        w.write("1" * (small_parts + 1))  # one part uploaded
+        raise RuntimeError("row generator broke")
+
+    assert open_uploads(s3_client, bucket) == []
+    assert all_keys(s3_client, bucket) == set()
+
+
+def test_generate_streams_through_multipart_and_writes_the_same_bytes(
+    app: ModuleType, bucket: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    single_client = RecordingClient(s3_client)
+    monkeypatch.setattr(app, "s3", single_client)
+    single = app.lambda_handler(event_for(MULTIPART_INPUT, name="single-put"), None)["dataset"]
+    monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
+    monkeypatch.setattr(app, "PART_SIZE", SMALL_PART)
+    client = RecordingClient(s3_client)
+    monkeypatch.setattr(app, "s3", client)
+    multipart = app.lambda_handler(event_for(MULTIPART_INPUT, name="multipart"), None)["dataset"]
+
+    assert {op for op, _ in single_client.calls} == {"put_object"}
+    for split, key in split_keys(multipart).items():
+        operations = client.operations(key)
+        if split == "testLabels":  # smaller than one part
+            assert operations == ["put_object"]
+        else:
+            assert operations[0] == "create_multipart_upload", split
+            assert operations.count("upload_part") >= 3, split
+            assert operations[-1] == "complete_multipart_upload", split
+        single_key = split_keys(single)[split]
+        assert read_object(s3_client, bucket, key) == read_object(s3_client, bucket, single_key)
+    assert open_uploads(s3_client, bucket) == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "key_part", "nth", "split"),
+    [
+        pytest.param("create_multipart_upload", "/train/", 1, "train", id="train-create"),
+        pytest.param("upload_part", "/train/", 2, "train", id="train-second-part"),
+        pytest.param("complete_multipart_upload", "/train/", 1, "train", id="train-complete"),
+        pytest.param("upload_part", "/validation/", 2, "validation", id="validation-second-part"),
+        pytest.param("upload_part", "/test/", 2, "test", id="test-second-part"),
+        pytest.param("complete_multipart_upload", "/test/", 1, "test", id="test-complete"),
+        # The features are complete by then: their object must go too.
+        pytest.param("put_object", "/test-labels/", 1, "test", id="labels-after-features-complete"),
+    ],
+)
+def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
+    app: ModuleType,
+    bucket: str,
+    s3_client: Any,
+    small_parts: int,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    key_part: str,
+    nth: int,
+    split: str,
+) -> None:
+    client = RecordingClient(app.s3, fail=operation, key_part=key_part, nth=nth)
+    monkeypatch.setattr(app, "s3", client)
+
+    with pytest.raises(app.DatasetWriteError) as raised:
+        app.lambda_handler(event_for(MULTIPART_INPUT), None)
+
+    assert client.failed
+
+    assert raised.type is app.DatasetWriteError
+    assert f"/data/{split}/" in str(raised.value)
+    assert "internal error" in str(raised.value)
+    assert isinstance(raised.value.__cause__, ClientError)
+    assert all_keys(s3_client, bucket) == set()
+    assert open_uploads(s3_client, bucket) == []
+
+
+def test_write_failure_reports_the_original_error_when_the_abort_fails_too(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = RecordingClient(app.s3, fail="upload_part", key_part="/validation/", nth=2, fail_abort=True)
+    monkeypatch.setattr(app, "s3", client)
+
+    with pytest.raises(app.DatasetWriteError, match="internal error") as raised:
+        app.lambda_handler(event_for(MULTIPART_INPUT), None)
+
+    assert client.failed
+    assert "reduce your rate" not in str(raised.value)
+    assert "abort_multipart_upload" in [op for op, _ in client.calls]
+    # The completed train split is still removed.
+    assert not any("/train/" in key for key in all_keys(s3_client, bucket))
+
+
+# --- configuration and bad input --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_missing_bucket_name_raises_configuration_error(
+    app: ModuleType, s3_client: Any, monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("BUCKET_NAME", raising=False)
+    else:
+        monkeypatch.setenv("BUCKET_NAME", value)
+
+    with pytest.raises(app.ConfigurationError, match="BUCKET_NAME") as raised:
+        app.lambda_handler(event_for({}), None)
+
+    assert raised.type is app.ConfigurationError
+
+
+@pytest.mark.parametrize(
+    ("event", "type_name"), [(None, "NoneType"), ([], "list"), ("{}", "str"), (42, "int"), (True, "bool")]
+)
+def test_event_that_is_not_an_object_raises_invalid_execution_input(
+    app: ModuleType, bucket: str, event: Any, type_name: str
+) -> None:
+    with pytest.raises(app.InvalidExecutionInput, match=type_name) as raised:
+        app.lambda_handler(event, None)
+
+    assert raised.type is app.InvalidExecutionInput
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "type_name"),
+    [([], "list"), (["trainRows", 100], "list"), ("trainRows=100", "str"), (100, "int"), (True, "bool")],
+)
+def test_execution_input_that_is_not_an_object_raises_invalid_execution_input(
+    app: ModuleType, bucket: str, s3_client: Any, execution_input: Any, type_name: str
+) -> None:
+    with pytest.raises(
+        app.InvalidExecutionInput, match=f"execution input must be a JSON object, got {type_name}"
+    ):
+        app.lambda_handler(event_for(execution_input), None)
+
+    assert all_keys(s3_client, bucket) == set()
+
+
+def test_null_or_absent_execution_input_means_the_defaults(app: ModuleType, bucket: str) -> None:
+    absent = event_for({})
+    del absent["input"]
+    null = event_for({})
+    null["input"] = None
+
+    assert app.lambda_handler(absent, None)["input"] == DEFAULT_INPUT
+    assert app.lambda_handler(null, None)["input"] == DEFAULT_INPUT
+
+
+@pytest.mark.parametrize(
+    "execution_input",
+    [
+        {"rows": 100},
+        {"trainrows": 100},
+        {"TrainRows": 100},
+        {"train_rows": 100},
+        {"trainRows": 100, "epochs": 3},
+        {"": 1},
+        {"input": {"trainRows": 100}},
+    ],
+)
+def test_unknown_key_raises_invalid_execution_input_naming_it_and_the_allowed_keys(
+    app: ModuleType, bucket: str, s3_client: Any, execution_input: dict[str, Any]
+) -> None:
+    unknown = next(key for key in execution_input if key not in DEFAULT_INPUT)
+
+    with pytest.raises(app.InvalidExecutionInput) as raised:
+        app.lambda_handler(event_for(execution_input), None)
+
+    message = str(raised.value)
+    assert raised.type is app.InvalidExecutionInput
+    assert f"unknown key(s) in the execution input: {unknown}" in message
+    assert all(key in message for key in DEFAULT_INPUT)
+    assert all_keys(s3_client, bucket) == set()
+
+
+@pytest.mark.parametrize("key", list(DEFAULT_INPUT))
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("100", id="numeric-string"),
+        pytest.param("", id="empty-string"),
+        pytest.param([100], id="list"),
+        pytest.param({"value": 100}, id="nested-object"),
+        pytest.param(True, id="true"),
+        pytest.param(False, id="false"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_value_of_wrong_type_raises_invalid_execution_input_naming_key_and_value(
+    app: ModuleType, bucket: str, key: str, value: Any
+) -> None:
+    with pytest.raises(app.InvalidExecutionInput) as raised:
+        app.lambda_handler(event_for({key: value}), None)
+
+    assert raised.type is app.InvalidExecutionInput
+    assert str(raised.value) == f"'{key}' must be a number, got {json.dumps(value)}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("trainRows", 99),
+        ("trainRows", 0),
+        ("trainRows", -1),
+        ("trainRows", 1_000_001),
+        # JSON allows any integer: these overflowed math.isfinite.
+        pytest.param("trainRows", 10**400, id="trainRows-10**400"),
+        pytest.param("trainRows", -(10**400), id="trainRows--10**400"),
+        ("trainRows", 1e300),
+        ("validationRows", 19),
+        ("validationRows", -20),
+        ("testRows", 19),
+        ("testRows", 2_000_000),
+        ("noise", -0.001),
+        ("noise", -1),
+        ("noise", 100.0001),
+        pytest.param("noise", 10**400, id="noise-10**400"),
+        ("noise", float("nan")),
+        ("noise", float("inf")),
+        ("noise", float("-inf")),
+        ("seed", -1),
+        ("seed", 2**31),
+        ("seed", 2**63),
+    ],
+)
+def test_out_of_range_value_raises_invalid_execution_input_naming_key_and_value(
+    app: ModuleType, bucket: str, s3_client: Any, key: str, value: float
+) -> None:
+    with pytest.raises(app.InvalidExecutionInput) as raised:
+        app.lambda_handler(event_for({key: value}), None)
+
+    message = str(raised.value)
+    assert raised.type is app.InvalidExecutionInput
+    assert message.startswith(f"'{key}' must be between ")
+    assert message.endswith(f"got {value}")
+    assert all_keys(s3_client, bucket) == set()
+
+
+@pytest.mark.parametrize("key", ["trainRows", "validationRows", "testRows", "seed"])
+@pytest.mark.parametrize("value", [100.5, 1000.000001, -0.5, float("nan"), float("inf"), float("-inf")])
+def test_non_integer_count_raises_invalid_execution_input_naming_key_and_value(
+    app: ModuleType, bucket: str, key: str, value: float
+) -> None:
+    with pytest.raises(app.InvalidExecutionInput) as raised:
+        app.lambda_handler(event_for({key: value}), None)
+
+    assert raised.type is app.InvalidExecutionInput
+    assert str(raised.value) == f"'{key}' must be a whole number, got {value}"
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "attribute", "expected"),
+    [
+        ({"trainRows": 100}, "train_rows", 100),
+        ({"trainRows": 1_000_000}, "train_rows", 1_000_000),
+        ({"trainRows": 500.0}, "train_rows", 500),  # JSON 500.0 is a whole number
+        ({"validationRows": 20}, "validation_rows", 20),
+        ({"testRows": 20}, "test_rows", 20),
+        ({"noise": 0}, "noise", 0.0),
+        ({"noise": 100}, "noise", 100.0),
+        ({"noise": 2}, "noise", 2.0),
+        ({"seed": 0}, "seed", 0),
+        ({"seed": 2**31 - 1}, "seed", 2**31 - 1),
+    ],
+)
+def test_boundary_values_are_accepted_with_their_type(
+    app: ModuleType, execution_input: dict[str, Any], attribute: str, expected: float
+) -> None:
+    value = getattr(app.parse_spec(execution_input), attribute)
+
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "execution",
+    [
+        pytest.param(..., id="missing"),
+        pytest.param(None, id="null"),
+        pytest.param("arn:aws:states:...", id="string"),
+        pytest.param([], id="list"),
+    ],
+)
+def test_missing_or_malformed_execution_raises_invalid_execution_input(
+    app: ModuleType, bucket: str, execution: Any
+) -> None:
+    event = event_for({})
+    if execution is ...:
+        del event["execution"]
+    else:
+        event["execution"] = execution
+
+    with pytest.raises(app.InvalidExecutionInput, match=r"'execution' must be an object") as raised:
+        app.lambda_handler(event, None)
+
+    assert raised.type is app.InvalidExecutionInput
+
+
+@pytest.mark.parametrize("key", ["id", "name", "startTime"])
+@pytest.mark.parametrize(
+    "value", [pytest.param(..., id="missing"), None, "", 42, ["x"], {"value": "x"}, True]
+)
+def test_bad_execution_field_raises_invalid_execution_input_naming_it(
+    app: ModuleType, bucket: str, s3_client: Any, key: str, value: Any
+) -> None:
+    event = event_for({})
+    if value is ...:
+        del event["execution"][key]
+    else:
+        event["execution"][key] = value
+
+    with pytest.raises(app.InvalidExecutionInput) as raised:
+        app.lambda_handler(event, None)
+
+    assert raised.type is app.InvalidExecutionInput
+    assert f"execution.{key}" in str(raised.value)
+    assert all_keys(s3_client, bucket) == set()
