@@ -22,6 +22,7 @@ import boto3
 import botocore.session
 import pytest
 from botocore.model import Shape
+from cfnlint.decode import cfn_yaml
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,3 +222,9 @@ def api_output_errors_fixture() -> Callable[[Any, str, str], list[str]]:
 def state_machine_definition() -> dict[str, Any]:
     """The ASL definition as the repository holds it (substitutions not applied)."""
     return json.loads(STATE_MACHINE_FILE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    """template.yaml, parsed with cfn-lint's loader (intrinsics such as !Ref become {"Ref": ...})."""
+    return cfn_yaml.load(str(TEMPLATE_FILE))

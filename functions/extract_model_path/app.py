@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-sagemaker = boto3.client("sagemaker")
+# Standard retries absorb SageMaker throttling inside the function; other API errors become named ones.
+sagemaker = boto3.client("sagemaker", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 class InvalidTuningJobDescription(ValueError):
@@ -30,6 +33,10 @@ class NoBestTrainingJob(RuntimeError):
 
 class ModelArtifactNotFound(RuntimeError):
     """The best training job has no model artifact (it did not complete)."""
+
+
+class TrainingJobLookupFailed(RuntimeError):
+    """DescribeTrainingJob of the best training job failed (unknown job, access denied...)."""
 
 
 def _require(mapping: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
@@ -96,7 +103,15 @@ def best_training_job(description: Any) -> dict[str, Any]:
 
 def model_artifact(client: Any, training_job_name: str) -> str:
     """The S3 URI of the training job's model.tar.gz."""
-    job = client.describe_training_job(TrainingJobName=training_job_name)
+    try:
+        job = client.describe_training_job(TrainingJobName=training_job_name)
+    except ClientError as e:
+        error = e.response.get("Error", {})
+        logger.exception("DescribeTrainingJob failed", extra={"trainingJobName": training_job_name})
+        raise TrainingJobLookupFailed(
+            f"DescribeTrainingJob({training_job_name}) failed: {error.get('Code')}: {error.get('Message')}; "
+            "check that the job exists in this account and region and that the role may describe it"
+        ) from e
     uri = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
     if not uri:
         raise ModelArtifactNotFound(
