@@ -7,9 +7,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv test unit static lint build validate mapping clean
+.PHONY: help venv demo test unit static lint build validate mapping clean
 
 help:
+	@echo "make demo      run the state machine end to end offline (INPUT=events/<file>.json for another input)"
 	@echo "make test      run every offline test (sets up .venv on first use)"
 	@echo "make build     sam build"
 	@echo "make validate  sam validate --lint and cfn-lint"
@@ -23,6 +24,10 @@ $(VENV)/.installed: requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# The real definition on moto's Step Functions engine, the real handlers, SageMaker emulated on the CPU.
+demo: venv
+	$(PY) -m offline $(if $(INPUT),--input $(INPUT))
 
 test: venv
 	$(PY) -m ruff check .

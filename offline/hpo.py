@@ -26,9 +26,13 @@ from optuna.trial import FrozenTrial
 
 # SageMaker searches at most 30 hyperparameters in one tuning job (all range kinds together).
 MAX_TUNED_HYPERPARAMETERS = 30
-# Before any training job has finished, early stopping has nothing to compare with; SageMaker does not say
-# how many it waits for. Three previous jobs make a median that one odd job cannot move alone.
+# SageMaker documents the rule of its early stopping, not when the rule starts to apply. Two guards:
+# - three previous jobs at least, so one odd job cannot set the median alone;
+# - ten epochs at least: the running average of the first epoch is that epoch's value, so without a
+#   warm-up every job whose first boosting round is worse than the median (half the jobs with a smaller
+#   eta) would be stopped after one round, and the search would learn only "large eta".
 EARLY_STOPPING_MIN_PREVIOUS_JOBS = 3
+EARLY_STOPPING_MIN_EPOCHS = 10
 # Hyperband infers MaxResource from these static hyperparameters (HyperbandStrategyConfig's documentation).
 HYPERBAND_EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 HYPERBAND_MAX_RESOURCE = 20000
@@ -57,7 +61,7 @@ class TunedParameter:
         return FloatDistribution(self.low, self.high, log=self.scaling == "Logarithmic")
 
     def value(self, sampled: Any) -> str:
-        """The sampled value as the training job receives it: a string, like every SageMaker hyperparameter."""
+        """The sampled value as the training job gets it: a string, like every SageMaker hyperparameter."""
         if self.kind == "Categorical":
             return str(sampled)
         if self.kind == "Integer":
@@ -84,7 +88,9 @@ def search_space(parameter_ranges: Mapping[str, Any] | None, strategy: str) -> l
     names = [p.name for p in space]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise RangeError(f"Hyperparameter names in ParameterRanges must be unique; repeated: {', '.join(duplicates)}")
+        raise RangeError(
+            f"Hyperparameter names in ParameterRanges must be unique; repeated: {', '.join(duplicates)}"
+        )
     if len(space) > MAX_TUNED_HYPERPARAMETERS:
         raise RangeError(
             f"A tuning job can search at most {MAX_TUNED_HYPERPARAMETERS} hyperparameters; "
@@ -116,15 +122,19 @@ def _numeric(item: Mapping[str, Any], kind: str) -> TunedParameter:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise RangeError(f"The range of {name} must be finite")
     if low > high:
-        raise RangeError(f"MinValue {item['MinValue']} of {name} is greater than its MaxValue {item['MaxValue']}")
+        raise RangeError(
+            f"MinValue {item['MinValue']} of {name} is greater than its MaxValue {item['MaxValue']}"
+        )
     if scaling == "Logarithmic" and low <= 0:
-        raise RangeError(f"Logarithmic scaling works only for ranges that have only values greater than 0 ({name})")
+        raise RangeError(
+            f"Logarithmic scaling works only for ranges that have only values greater than 0 ({name})"
+        )
     if scaling == "ReverseLogarithmic":
         if kind == "Integer":
             raise RangeError(f"ReverseLogarithmic scaling is not supported for the integer range of {name}")
-        if not (0 <= low and high < 1):
+        if low < 0 or high >= 1:
             raise RangeError(
-                f"ReverseLogarithmic scaling works only for ranges that are entirely within 0 <= x < 1.0 ({name})"
+                f"ReverseLogarithmic scaling works only for ranges entirely within 0 <= x < 1.0 ({name})"
             )
     # Auto: SageMaker picks a scale; linear is always a valid one.
     return TunedParameter(
@@ -136,13 +146,32 @@ def grid_size(space: Sequence[TunedParameter]) -> int:
     return math.prod(len(p.values) for p in space)
 
 
-def make_sampler(strategy: str, seed: int | None, space: Sequence[TunedParameter]) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    strategy: str, seed: int | None, space: Sequence[TunedParameter]
+) -> optuna.samplers.BaseSampler:
     if strategy == "Bayesian":
         return optuna.samplers.TPESampler(seed=seed)
     if strategy == "Grid":
-        return optuna.samplers.GridSampler({p.name: list(p.values) for p in space}, seed=seed)
-    # Random, and Hyperband: Hyperband samples configurations at random and spends its budget on the good ones.
+        return _AskTellGridSampler({p.name: list(p.values) for p in space}, seed=seed)
+    # Random, and Hyperband: it samples configurations at random and spends its budget on the good ones.
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler driven by ask and tell: one trial per grid point, no optimisation loop.
+
+    ``GridSampler.after_trial`` calls ``Study.stop`` once the grid is covered, which Optuna allows only inside
+    ``Study.optimize``; the tuning job launches exactly as many trials as there are grid points instead.
+    """
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        return None
 
 
 def hyperband_resources(config: Mapping[str, Any], static: Mapping[str, str]) -> tuple[int, int]:
@@ -156,7 +185,9 @@ def hyperband_resources(config: Mapping[str, Any], static: Mapping[str, str]) ->
                 try:
                     max_resource = int(static[key])
                 except ValueError:
-                    raise RangeError(f"Static hyperparameter {key} must be an integer to infer MaxResource") from None
+                    raise RangeError(
+                        f"Static hyperparameter {key} must be an integer to infer MaxResource"
+                    ) from None
                 break
     if max_resource is None:
         raise RangeError(
@@ -176,12 +207,18 @@ class RunningAverageMedianPruner(optuna.pruners.BasePruner):
     After each epoch (a boosting round), the job's objective metric is compared with the median, over all
     previous training jobs, of their running average of the objective up to the same epoch; a job worse than
     that median is stopped. "Previous" jobs are those that finished before this job's batch started (jobs of
-    one batch run side by side on SageMaker).
+    one batch run side by side on SageMaker). See EARLY_STOPPING_MIN_EPOCHS for when the rule starts.
     """
 
-    def __init__(self, maximize: bool, min_previous_jobs: int = EARLY_STOPPING_MIN_PREVIOUS_JOBS) -> None:
+    def __init__(
+        self,
+        maximize: bool,
+        min_previous_jobs: int = EARLY_STOPPING_MIN_PREVIOUS_JOBS,
+        min_epochs: int = EARLY_STOPPING_MIN_EPOCHS,
+    ) -> None:
         self.maximize = maximize
         self.min_previous_jobs = min_previous_jobs
+        self.min_epochs = min_epochs
         self._running_averages: list[list[float]] = []
         self._visible = 0
 
@@ -200,7 +237,7 @@ class RunningAverageMedianPruner(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None:
+        if step is None or step + 1 < self.min_epochs:
             return False
         value = trial.intermediate_values[step]
         averages = [a[step] for a in self._running_averages[: self._visible] if len(a) > step]

@@ -87,7 +87,11 @@ def request_errors(operation_name: str, params: dict[str, Any]) -> list[str]:
 
 
 def member_path(botocore_name: str) -> str:
-    """``TrainingJobDefinition.InputDataConfig[0].ChannelName`` -> ``trainingJobDefinition.inputDataConfig.1.member.channelName``."""
+    """A botocore parameter name in SageMaker's form.
+
+    ``TrainingJobDefinition.InputDataConfig[0].ChannelName`` ->
+    ``trainingJobDefinition.inputDataConfig.1.member.channelName``
+    """
     parts: list[str] = []
     for part in botocore_name.split("."):
         name, _, rest = part.partition("[")

@@ -1,0 +1,262 @@
+"""``python -m offline``: the state machine end to end on this machine, with progress and a summary.
+
+Progress goes to stderr as it happens: each state entered and left (from the execution history), each
+training job with its hyperparameters and objective as it finishes, the best so far. At the end, on
+stderr: the execution's status, the best hyperparameters, the test RMSE of the batch predictions against
+the test labels (both read from S3) beside the data's noise floor, and the wall time. The last line on
+stdout is the execution's result as one JSON object; ``--quiet`` prints only that line. A failed
+execution exits with 1, a definition or template the run cannot start with exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from offline.engine import (
+    DEFAULT_REGION,
+    DEFINITION_FILE,
+    TEMPLATE_FILE,
+    Engine,
+    OfflineRunError,
+    RunResult,
+)
+
+EXIT_FAILED = 1
+EXIT_NOT_STARTED = 2
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m offline",
+        description="Run statemachine/tuning.asl.json end to end offline: moto's Step Functions engine, the "
+        "real Lambda handlers, SageMaker emulated with XGBoost on the CPU.",
+    )
+    parser.add_argument(
+        "--input",
+        type=Path,
+        help="execution input (a JSON file, e.g. events/execution_input_overrides.json); default {}",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the result JSON on stdout")
+    data = parser.add_argument_group("execution input keys (override --input)")
+    data.add_argument("--rows", "--train-rows", dest="trainRows", type=int, metavar="N", help="training rows")
+    data.add_argument("--validation-rows", dest="validationRows", type=int, metavar="N")
+    data.add_argument("--test-rows", dest="testRows", type=int, metavar="N")
+    data.add_argument("--noise", dest="noise", type=float, metavar="SIGMA")
+    data.add_argument("--seed", dest="seed", type=int, metavar="N")
+    stack = parser.add_argument_group("template parameters (defaults from template.yaml)")
+    stack.add_argument("--max-jobs", type=int, metavar="N", help="MaxTrainingJobs")
+    stack.add_argument("--parallel-jobs", type=int, metavar="N", help="MaxParallelTrainingJobs")
+    stack.add_argument(
+        "--parameter",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any template parameter, e.g. -p XGBoostVersion=1.7-1 (repeatable)",
+    )
+    stack.add_argument(
+        "--region", default=DEFAULT_REGION, help=f"region to resolve the template for ({DEFAULT_REGION})"
+    )
+    parser.add_argument(
+        "--definition", type=Path, default=DEFINITION_FILE, help="state machine definition to run"
+    )
+    parser.add_argument(
+        "--template", type=Path, default=TEMPLATE_FILE, help="SAM template giving the substitutions"
+    )
+    parser.add_argument("--name", help="execution name (default: a UUID, as the console generates)")
+    return parser.parse_args(argv)
+
+
+def execution_input(args: argparse.Namespace) -> Any:
+    value: Any = {}
+    if args.input is not None:
+        try:
+            value = json.loads(args.input.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise OfflineRunError(f"--input {args.input}: {e}") from e
+    overrides = {
+        key: getattr(args, key)
+        for key in ("trainRows", "validationRows", "testRows", "noise", "seed")
+        if getattr(args, key) is not None
+    }
+    if overrides:
+        if not isinstance(value, dict):
+            raise OfflineRunError("--rows/--noise/--seed need an execution input that is a JSON object")
+        value = {**value, **overrides}
+    return value
+
+
+def template_parameters(args: argparse.Namespace) -> dict[str, str]:
+    parameters: dict[str, str] = {}
+    if args.max_jobs is not None:
+        parameters["MaxTrainingJobs"] = str(args.max_jobs)
+    if args.parallel_jobs is not None:
+        parameters["MaxParallelTrainingJobs"] = str(args.parallel_jobs)
+    for item in args.parameter:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise OfflineRunError(f"--parameter {item!r}: expected NAME=VALUE")
+        parameters[name.strip()] = value.strip()
+    return parameters
+
+
+class Progress:
+    """Writes what happens to stderr, from two threads: the history poller and the SageMaker emulator."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.stream, flush=True)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            self.line(f"-> {event['stateEnteredEventDetails']['name']}")
+        elif kind.endswith("StateExited"):
+            self.line(f"<- {event['stateExitedEventDetails']['name']}")
+        elif kind == "TaskFailed":
+            details = event.get("taskFailedEventDetails") or {}
+            self.line(f"   task failed: {details.get('error')}: {_shorten(details.get('cause') or '', 300)}")
+        elif kind == "ExecutionFailed":
+            details = event.get("executionFailedEventDetails") or {}
+            self.line(f"execution failed: {details.get('error')}")
+        elif kind == "ExecutionSucceeded":
+            self.line("execution succeeded")
+
+    def on_sagemaker(self, event: str, data: dict[str, Any]) -> None:
+        if event == "training_job_completed":
+            objective = data.get("objective") or {}
+            value = objective.get("value")
+            shown = (
+                f"{objective.get('name')}={value:.5f}" if isinstance(value, (int, float)) else "no objective"
+            )
+            reason = f" ({_shorten(data['failureReason'], 200)})" if data.get("failureReason") else ""
+            best = data.get("bestSoFar") or {}
+            best_text = ""
+            if best.get("objective") is not None:
+                best_text = f" | best so far {best['objective']:.5f} ({best['name'][-12:]})"
+            self.line(
+                f"   training job {data.get('name')} {data.get('status')}{reason}: {shown}, "
+                f"{data.get('rounds')} rounds, {data.get('seconds')} s{best_text}"
+            )
+            self.line(f"      {_hyperparameters(data.get('hyperparameters') or {})}")
+        elif event == "tuning_job_completed":
+            counters = data.get("trainingJobStatusCounters") or {}
+            self.line(f"   tuning job {data.get('name')} {data.get('status')}: {counters}")
+        elif event == "model_created":
+            self.line(f"   model {data.get('name')} created from {data.get('modelDataUrl')}")
+        elif event == "transform_job_completed":
+            self.line(
+                f"   transform job {data.get('name')} {data.get('status')}: {data.get('records')} records "
+                f"in {data.get('seconds')} s"
+            )
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _hyperparameters(values: dict[str, Any]) -> str:
+    def fmt(value: Any) -> str:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        return f"{number:.4g}"
+
+    return " ".join(f"{k}={fmt(v)}" for k, v in sorted(values.items()))
+
+
+def prediction_rmse(engine: Engine, output: dict[str, Any]) -> tuple[float, int]:
+    """RMSE of the transform's predictions against the test labels, and the number of records."""
+    dataset, transform = output["dataset"], output["transform"]
+    labels = [float(line) for line in engine.read_s3(dataset["testLabelsUri"]).decode().split()]
+    input_keys = sorted(uri for uri in engine.list_s3(transform["inputUri"]))
+    predictions: list[float] = []
+    for uri in input_keys:
+        name = uri.rsplit("/", 1)[-1]
+        body = engine.read_s3(transform["outputUri"].rstrip("/") + f"/{name}.out").decode()
+        # One prediction a line (AssembleWith: Line); with JoinSource: Input it is the last field.
+        predictions.extend(float(line.rsplit(",", 1)[-1]) for line in body.splitlines() if line.strip())
+    if len(predictions) != len(labels):
+        raise OfflineRunError(f"{len(predictions)} predictions for {len(labels)} test labels")
+    error = sum((p - y) ** 2 for p, y in zip(predictions, labels, strict=True)) / len(labels)
+    return math.sqrt(error), len(labels)
+
+
+def report(engine: Engine, result: RunResult, progress: Progress) -> None:
+    progress.line(f"status: {result.status}")
+    if result.status != "SUCCEEDED":
+        progress.line(f"error: {result.error}")
+        progress.line(f"cause: {_shorten(result.cause or '', 2000)}")
+        return
+    output = result.output or {}
+    tuning = output.get("tuning") or {}
+    progress.line(
+        f"best training job: {tuning.get('bestTrainingJobName')} "
+        f"({tuning.get('objectiveMetric')} = {tuning.get('objectiveValue')})"
+    )
+    progress.line(f"best hyperparameters: {_hyperparameters(tuning.get('hyperparameters') or {})}")
+    try:
+        rmse, records = prediction_rmse(engine, output)
+    except Exception as e:  # the summary must still be printed
+        progress.line(f"test RMSE: not available ({e})")
+        return
+    floor = (output.get("dataset") or {}).get("noiseFloorRmse")
+    ratio = f" = {rmse / floor:.2f}x the noise floor {floor:.4f}" if floor else ""
+    progress.line(f"test RMSE of the batch predictions ({records} records): {rmse:.4f}{ratio}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    progress = Progress(sys.stderr, enabled=not args.quiet)
+    logging.basicConfig(level=logging.WARNING, format="   log %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        # The handlers set the root logger to INFO; their INFO records are CloudWatch material, not progress.
+        handler.setLevel(logging.CRITICAL + 1 if args.quiet else logging.WARNING)
+    # The engine logs every task failure at ERROR with the whole state's repr; the progress lines (and the
+    # result's cause) already say what failed.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    started = time.monotonic()
+    try:
+        execution = execution_input(args)
+        engine = Engine(
+            parameters=template_parameters(args),
+            region=args.region,
+            template_path=args.template,
+            definition_path=args.definition,
+            sagemaker_listener=progress.on_sagemaker,
+        )
+        with engine:
+            progress.line(f"state machine {engine.state_machine_arn}")
+            progress.line(f"execution input {json.dumps(execution)}")
+            result = engine.run(execution, name=args.name, on_event=progress.on_event)
+            report(engine, result, progress)
+    except OfflineRunError as e:
+        progress.line(f"the offline run could not start: {e}")
+        print(json.dumps({"status": "FAILED", "error": type(e).__name__, "cause": str(e)}))
+        return EXIT_NOT_STARTED
+    progress.line(f"wall time: {time.monotonic() - started:.1f} s")
+    print(json.dumps(result.summary()))
+    return 0 if result.status == "SUCCEEDED" else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1315 @@
+"""Runs the real state machine definition end to end in this process, on moto's Step Functions engine.
+
+What runs, and where:
+
+- The definition is ``statemachine/tuning.asl.json`` with the template's ``DefinitionSubstitutions`` applied
+  (parameters at their defaults unless overridden, ARNs of the resources created here, the XGBoost image
+  from the template's mapping for the region). It is checked with statelint, then executed by moto's
+  Step Functions engine (LocalStack's ASL interpreter) in a background thread.
+- Lambda: the template's three functions are created in moto's Lambda (``use_docker: False``), and
+  ``LambdaSimpleBackend.invoke`` is patched to run the real handler from ``functions/<dir>/app.py`` in
+  process, with the environment the template gives the function. A handler exception reaches the state
+  machine as on AWS: ``FunctionError: Unhandled`` and the runtime's error payload, so the error name is the
+  exception class name and the cause the JSON payload.
+- SageMaker: moto has no SageMaker integration that trains anything, so ``sagemaker:*`` task states are
+  routed to ``offline.sagemaker_emulator.LocalSageMaker`` (see ``SageMakerTask``), and the handlers' own
+  ``sagemaker`` clients are short-circuited to the same emulator by a ``before-call`` hook, the mechanism
+  botocore's Stubber uses (see ``route_client_to_emulator``). Patching moto's SageMaker backend instead
+  would mean re-implementing its response serialisation for every operation; the hook hands the emulator's
+  boto-style response straight to the caller.
+- S3 is moto's: the handlers, the emulator and the caller all see the same bucket.
+
+Four behaviours of the engine are adjusted to match AWS (each patch is scoped to the engine's lifetime):
+
+- ``States.ALL`` does not match ``States.Runtime`` or ``States.DataLimitExceeded`` (LocalStack's matcher
+  does): on AWS a JSONPath that resolves to nothing fails the execution, whatever the Catch says.
+- The sleep between retries is scaled (``retry_sleep_scale``), not removed: the engine still computes
+  each interval with the state's backoff, cap and jitter, and the order of events is unchanged. Every
+  requested interval is recorded in ``Engine.retry_sleeps``.
+- The SageMaker task maps errors as Step Functions does (see ``SageMakerTask``).
+- A Fail state whose ErrorPath reads a ``States.*`` name (a caught ``States.TaskFailed``) fails the
+  execution with that name, where LocalStack's Fail state raised a Python error.
+
+Only one engine can be active in a process at a time: the patches are process-wide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import types
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_FILE = ROOT / "template.yaml"
+DEFINITION_FILE = ROOT / "statemachine" / "tuning.asl.json"
+STATE_MACHINE_LOGICAL_ID = "TuningStateMachine"
+DEFAULT_STACK_NAME = "sagemaker-xgboost-tuning"  # samconfig.toml's stack_name
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+# 1 s of a retry interval in the definition becomes 10 ms offline.
+DEFAULT_RETRY_SLEEP_SCALE = 0.01
+POLL_SECONDS = 0.05
+
+logger = logging.getLogger(__name__)
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # No profile or config file of the machine may point a client at a real account.
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+class OfflineRunError(RuntimeError):
+    """The offline run could not be set up (template, substitutions, definition); the message says where."""
+
+
+class DefinitionError(OfflineRunError):
+    """The substituted definition is not one Step Functions would accept."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# The template: parameters, physical resources, intrinsic functions
+# --------------------------------------------------------------------------------------------------------
+
+
+def load_template(path: Path = TEMPLATE_FILE) -> dict[str, Any]:
+    """template.yaml with its short-form intrinsics (!Ref, !Sub...) as their long forms."""
+    from cfnlint.decode import cfn_yaml
+
+    try:
+        return cfn_yaml.load(str(path))
+    except Exception as e:
+        raise OfflineRunError(f"cannot read the template {path}: {e}") from e
+
+
+def resolve_parameters(template: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, str]:
+    """Parameter values as CloudFormation would take them: defaults, overrides checked against constraints."""
+    declared: Mapping[str, Any] = template.get("Parameters") or {}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise OfflineRunError(
+            f"unknown template parameter(s): {', '.join(unknown)}; "
+            f"the template declares {', '.join(declared)}"
+        )
+    values: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            value = overrides[name]
+        elif "Default" in spec:
+            value = spec["Default"]
+        else:
+            raise OfflineRunError(f"template parameter {name} has no Default: pass a value for it")
+        text = str(value)
+        if spec.get("Type") == "Number":
+            try:
+                number = float(text)
+            except ValueError:
+                raise OfflineRunError(f"parameter {name} must be a number, got {text!r}") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+                raise OfflineRunError(f"parameter {name} must be between {low} and {high}, got {text}")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and text not in [str(v) for v in allowed]:
+            raise OfflineRunError(
+                f"parameter {name} must be one of {', '.join(str(v) for v in allowed)}, got {text!r}"
+            )
+        values[name] = text
+    return values
+
+
+def _partition(region: str) -> tuple[str, str]:
+    """(partition, URL suffix) of a region."""
+    if region.startswith("cn-"):
+        return "aws-cn", "amazonaws.com.cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov", "amazonaws.com"
+    if region.startswith("us-iso-"):
+        return "aws-iso", "c2s.ic.gov"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b", "sc2s.sgov.gov"
+    if region.startswith("us-isof-"):
+        return "aws-iso-f", "csp.hci.ic.gov"
+    return "aws", "amazonaws.com"
+
+
+def _suffix(stack: str, logical_id: str, alphabet: str) -> str:
+    """CloudFormation's random suffix of a physical name, derived from the names so runs are reproducible."""
+    digest = hashlib.sha256(f"{stack}/{logical_id}".encode()).digest()
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:12])
+
+
+_UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_LOWER_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass
+class Stack:
+    """The template resolved for one region and account: parameters, physical names and ARNs."""
+
+    template: Mapping[str, Any]
+    parameters: dict[str, str]
+    name: str = DEFAULT_STACK_NAME
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.partition, self.url_suffix = _partition(self.region)
+        for logical_id, resource in (self.template.get("Resources") or {}).items():
+            self._name_resource(logical_id, resource.get("Type", ""))
+
+    @property
+    def resources(self) -> Mapping[str, Any]:
+        return self.template.get("Resources") or {}
+
+    def _name_resource(self, logical_id: str, kind: str) -> None:
+        p, region, account = self.partition, self.region, self.account_id
+        if kind == "AWS::S3::Bucket":
+            name = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _LOWER_ALNUM)}".lower()[:63]
+            self.refs[logical_id] = name
+            self.attributes[logical_id] = {
+                "Arn": f"arn:{p}:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+            }
+        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            name = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"[:64]
+            self.refs[logical_id] = name
+            self.attributes[logical_id] = {"Arn": f"arn:{p}:lambda:{region}:{account}:function:{name}"}
+            # SAM's implicit execution role of the function.
+            self._name_resource(f"{logical_id}Role", "AWS::IAM::Role")
+        elif kind == "AWS::IAM::Role":
+            name = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"[:64]
+            self.refs[logical_id] = name
+            self.attributes[logical_id] = {
+                "Arn": f"arn:{p}:iam::{account}:role/{name}",
+                "RoleId": "AROA" + _suffix(self.name, logical_id, _UPPER_ALNUM).upper(),
+            }
+        elif kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            name = f"{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"
+            arn = f"arn:{p}:states:{region}:{account}:stateMachine:{name}"
+            self.refs[logical_id] = arn
+            self.attributes[logical_id] = {"Arn": arn, "Name": name}
+        elif kind == "AWS::Logs::LogGroup":
+            props = (self.resources.get(logical_id) or {}).get("Properties") or {}
+            explicit = props.get("LogGroupName")
+            name = (
+                self.resolve(explicit)
+                if explicit is not None
+                else f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"
+            )
+            self.refs[logical_id] = name
+            self.attributes[logical_id] = {"Arn": f"arn:{p}:logs:{region}:{account}:log-group:{name}:*"}
+        else:
+            self.refs[logical_id] = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"
+            self.attributes[logical_id] = {}
+
+    def _pseudo(self, name: str) -> str | None:
+        return {
+            "AWS::Partition": self.partition,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account_id,
+            "AWS::URLSuffix": self.url_suffix,
+            "AWS::StackName": self.name,
+            "AWS::StackId": f"arn:{self.partition}:cloudformation:{self.region}:{self.account_id}:stack/"
+            f"{self.name}/{uuid.UUID(bytes=hashlib.md5(self.name.encode()).digest())}",  # noqa: S324 -- an id, not a secret
+        }.get(name)
+
+    def ref(self, name: str) -> str:
+        pseudo = self._pseudo(name)
+        if pseudo is not None:
+            return pseudo
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise OfflineRunError(f"!Ref {name}: no parameter, pseudo parameter or resource of that name")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        try:
+            return self.attributes[logical_id][attribute]
+        except KeyError:
+            raise OfflineRunError(f"!GetAtt {logical_id}.{attribute} is not known offline") from None
+
+    def resolve(self, value: Any, variables: Mapping[str, str] | None = None) -> Any:
+        """Evaluates the intrinsic functions the template uses (Ref, GetAtt, Sub, FindInMap, Join, Select)."""
+        if isinstance(value, Mapping):
+            if len(value) == 1:
+                ((key, arg),) = value.items()
+                if key == "Ref":
+                    return self.ref(str(arg))
+                if key == "Fn::GetAtt":
+                    logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+                    return self.get_att(str(logical_id), str(attribute))
+                if key == "Fn::Sub":
+                    return self._sub(arg)
+                if key == "Fn::FindInMap":
+                    map_name, top, second = (self.resolve(a) for a in arg)
+                    try:
+                        return self.template["Mappings"][map_name][top][second]
+                    except KeyError:
+                        raise OfflineRunError(
+                            f"!FindInMap [{map_name}, {top}, {second}]: "
+                            "no such entry in the template's Mappings"
+                        ) from None
+                if key == "Fn::Join":
+                    delimiter, items = arg
+                    return str(delimiter).join(str(self.resolve(i)) for i in items)
+                if key == "Fn::Select":
+                    index, items = arg
+                    return self.resolve(items)[int(self.resolve(index))]
+                if key.startswith("Fn::"):
+                    raise OfflineRunError(f"intrinsic function {key} is not supported offline")
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _sub(self, arg: Any) -> str:
+        if isinstance(arg, list):
+            text, raw_vars = arg
+            variables = {str(k): str(self.resolve(v)) for k, v in (raw_vars or {}).items()}
+        else:
+            text, variables = arg, {}
+
+        def replace(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            if expression.startswith("!"):
+                return "${" + expression[1:] + "}"
+            if expression in variables:
+                return variables[expression]
+            if "." in expression and expression.split(".", 1)[0] in self.attributes:
+                logical_id, attribute = expression.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            return self.ref(expression)
+
+        return re.sub(r"\$\{([^}]*)\}", replace, str(text))
+
+
+def definition_substitutions(stack: Stack, logical_id: str = STATE_MACHINE_LOGICAL_ID) -> dict[str, str]:
+    resource = stack.resources.get(logical_id)
+    if resource is None:
+        raise OfflineRunError(f"the template has no resource {logical_id}")
+    raw = (resource.get("Properties") or {}).get("DefinitionSubstitutions") or {}
+    return {str(k): str(stack.resolve(v)) for k, v in raw.items()}
+
+
+def substitute_definition(text: str, substitutions: Mapping[str, str], source: str = "definition") -> str:
+    """SAM's DefinitionSubstitutions: every ``${Name}`` replaced; a name with no substitution is an error."""
+
+    missing: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in substitutions:
+            return substitutions[name]
+        missing.append(name)
+        return match.group(0)
+
+    result = re.sub(r"\$\{([^}]*)\}", replace, text)
+    if missing:
+        raise DefinitionError(
+            f"{source}: ${{{missing[0]}}} has no entry in the template's DefinitionSubstitutions "
+            f"(it has {', '.join(sorted(substitutions))})"
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------
+# Validating the definition before it runs
+# --------------------------------------------------------------------------------------------------------
+
+# Step Functions' optimized SageMaker integration: the actions it accepts and those it can wait for.
+SAGEMAKER_ACTIONS = {
+    "createEndpoint",
+    "createEndpointConfig",
+    "createHyperParameterTuningJob",
+    "createLabelingJob",
+    "createModel",
+    "createProcessingJob",
+    "createTrainingJob",
+    "createTransformJob",
+    "updateEndpoint",
+}
+# action -> (Describe operation, name key, status key)
+SAGEMAKER_SYNC_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "createHyperParameterTuningJob": (
+        "DescribeHyperParameterTuningJob",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+    ),
+    "createLabelingJob": ("DescribeLabelingJob", "LabelingJobName", "LabelingJobStatus"),
+    "createProcessingJob": ("DescribeProcessingJob", "ProcessingJobName", "ProcessingJobStatus"),
+    "createTrainingJob": ("DescribeTrainingJob", "TrainingJobName", "TrainingJobStatus"),
+    "createTransformJob": ("DescribeTransformJob", "TransformJobName", "TransformJobStatus"),
+}
+_SAGEMAKER_RESOURCE = re.compile(r"arn:[a-z-]+:states:::sagemaker:(?P<action>[A-Za-z]+)(\.(?P<pattern>.+))?")
+
+
+def _walk_states(
+    states: Mapping[str, Any], path: str = "/States"
+) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    for name, state in states.items():
+        yield name, f"{path}/{name}", state
+        for branch_index, branch in enumerate(state.get("Branches") or []):
+            yield from _walk_states(
+                branch.get("States") or {}, f"{path}/{name}/Branches[{branch_index}]/States"
+            )
+        for key in ("Iterator", "ItemProcessor"):
+            if isinstance(state.get(key), Mapping):
+                yield from _walk_states(state[key].get("States") or {}, f"{path}/{name}/{key}/States")
+
+
+def validate_definition(definition_text: str, source: str = "definition") -> dict[str, Any]:
+    """statelint's checks, then the ones Step Functions adds for SageMaker tasks; raises DefinitionError."""
+    from statelint.config import Config
+    from statelint.linter import Linter
+
+    problems = Linter.validate(definition_text, Config())
+    if problems:
+        raise DefinitionError(
+            f"{source} fails statelint ({len(problems)} problem(s)):\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+    definition = json.loads(definition_text)
+    from botocore.session import get_session
+
+    model = get_session().get_service_model("sagemaker")
+    for name, where, state in _walk_states(definition.get("States") or {}):
+        match = _SAGEMAKER_RESOURCE.fullmatch(str(state.get("Resource", "")))
+        if state.get("Type") != "Task" or not match:
+            continue
+        action, pattern = match["action"], match["pattern"]
+        resource = state["Resource"]
+        if action not in SAGEMAKER_ACTIONS or (
+            pattern and (pattern != "sync" or action not in SAGEMAKER_SYNC_ACTIONS)
+        ):
+            raise DefinitionError(
+                f"{source}: state '{name}': the resource provided {resource} is not recognized. The value is "
+                "not a valid resource ARN, or the resource is not available in this region."
+            )
+        members = model.operation_model(action[0].upper() + action[1:]).input_shape.members
+        for key in state.get("Parameters") or {}:
+            field_name = key.removesuffix(".$")
+            if field_name not in members:
+                raise DefinitionError(
+                    f'{source}: SCHEMA_VALIDATION_FAILED: The field "{field_name}" is not supported by '
+                    f"Step Functions at {where}/Parameters"
+                )
+    return definition
+
+
+# --------------------------------------------------------------------------------------------------------
+# JSON as Step Functions returns SDK responses
+# --------------------------------------------------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """An SDK response as Step Functions passes it on: epoch-millisecond timestamps, no ResponseMetadata."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return round(moment.timestamp() * 1000)
+    if isinstance(value, datetime.date):
+        return round(
+            datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC).timestamp() * 1000
+        )
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------
+# SageMaker: errors as Step Functions names them, the task state, the handlers' clients
+# --------------------------------------------------------------------------------------------------------
+
+
+def sagemaker_error_name(operation_name: str, code: str) -> str:
+    """``SageMaker.<exception>`` as Step Functions reports a SageMaker API error.
+
+    Step Functions names the error after the AWS SDK for Java's exception class: the operation's modelled
+    errors keep their shape name with ``Exception`` appended (``ResourceLimitExceeded`` ->
+    ``SageMaker.ResourceLimitExceededException``); every other code (ValidationException,
+    ThrottlingException...) is the service's generic ``SageMaker.AmazonSageMakerException``.
+    """
+    from botocore.session import get_session
+
+    model = get_session().get_service_model("sagemaker")
+    try:
+        modelled = {shape.name for shape in model.operation_model(operation_name).error_shapes}
+    except Exception:
+        modelled = set()
+    if code in modelled:
+        return f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
+    return "SageMaker.AmazonSageMakerException"
+
+
+def sagemaker_error_cause(error: Any) -> str:
+    """The cause text of a SageMaker API error: the message and the Java SDK's details."""
+    response = getattr(error, "response", None) or {}
+    info = response.get("Error") or {}
+    metadata = response.get("ResponseMetadata") or {}
+    details = "; ".join(
+        [
+            "Service: AmazonSageMaker",
+            f"Status Code: {metadata.get('HTTPStatusCode', 400)}",
+            f"Error Code: {info.get('Code', 'Unknown')}",
+            f"Request ID: {metadata.get('RequestId') or uuid.uuid4()}",
+            "Proxy: null",
+        ]
+    )
+    return f"{info.get('Message', str(error))} ({details})"
+
+
+_ACTIVE_LOCK = threading.Lock()
+_active_engine: Engine | None = None
+
+
+def _emulator() -> Any:
+    engine = _active_engine
+    if engine is None or engine.sagemaker is None:
+        raise RuntimeError("no offline engine is running: SageMaker tasks need one")
+    return engine.sagemaker
+
+
+def _sagemaker_task_class() -> type:
+    """The task state class for ``arn:aws:states:::sagemaker:*``, built on moto's parser classes."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_unsupported,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    class SageMakerTask(state_task_service_unsupported.StateTaskServiceUnsupported):
+        """Step Functions' optimized SageMaker integration, served by the offline emulator.
+
+        - The request is the state's Parameters after the engine evaluated paths and intrinsics.
+        - Request-response: the Create* response (``{"ModelArn": ...}``), made JSON-safe.
+        - ``.sync``: the emulator's Create* returns when the job has finished; the result is the Describe*
+          response, JSON-safe (timestamps in epoch milliseconds). A job that ends Failed or Stopped fails
+          the task with ``States.TaskFailed`` and the Describe* response as the cause.
+        - A Create* error fails the task with ``SageMaker.<exception>`` (see ``sagemaker_error_name``).
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            # The parent accepts only waitForTaskToken (and keeps it for its task-token bookkeeping).
+            self._supported_integration_patterns = {
+                ResourceCondition.WaitForTaskToken,
+                ResourceCondition.Sync,
+            }
+
+        def _validate_service_integration_is_supported(self) -> None:
+            action, condition = self.resource.api_action, self.resource.condition
+            if action not in SAGEMAKER_ACTIONS or (
+                condition is not None
+                and (condition != ResourceCondition.Sync or action not in SAGEMAKER_SYNC_ACTIONS)
+            ):
+                raise ValueError(
+                    f"The resource provided {self.resource.resource_arn} not recognized. The value is not a "
+                    "valid resource ARN, or the resource is not available in this region."
+                )
+
+        def _operation_name(self) -> str:
+            action = self.resource.api_action
+            return action[0].upper() + action[1:]
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = (ex.response.get("Error") or {}).get("Code", "")
+                error = sagemaker_error_name(self._operation_name(), code)
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(error),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=error,
+                            cause=sagemaker_error_cause(ex),
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                        )
+                    ),
+                )
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> None:
+            response = _emulator().call(self._operation_name(), copy.deepcopy(normalised_parameters))
+            env.stack.append(json_safe(response or {}))
+
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> Callable[[], Any]:
+            env.stack.pop()  # the Create* response
+            describe, name_key, status_key = SAGEMAKER_SYNC_ACTIONS[self.resource.api_action]
+            job_name = normalised_parameters.get(name_key)
+
+            def resolve() -> dict[str, Any] | None:
+                description = json_safe(_emulator().call(describe, {name_key: job_name}))
+                status = description.get(status_key)
+                if status == "Completed":
+                    return description
+                if status in ("Failed", "Stopped"):
+                    raise FailureEventException(
+                        FailureEvent(
+                            env=env,
+                            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                            event_type=HistoryEventType.TaskFailed,
+                            event_details=EventDetails(
+                                taskFailedEventDetails=TaskFailedEventDetails(
+                                    resource=self._get_sfn_resource(),
+                                    resourceType=self._get_sfn_resource_type(),
+                                    error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                    cause=to_json_str(description),
+                                )
+                            ),
+                        )
+                    )
+                return None  # still running: the engine polls again
+
+            return resolve
+
+    return SageMakerTask
+
+
+def route_client_to_emulator(client: Any, emulator: Any) -> None:
+    """Answers every call of a boto3 ``sagemaker`` client from the emulator, as botocore's Stubber does.
+
+    ``before-parameter-build`` keeps the caller's parameters; ``before-call`` returns the emulator's
+    response (or its error, which botocore raises as the client's modelled exception) before any request
+    is built or sent.
+    """
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ClientError
+
+    def keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["offline_params"] = copy.deepcopy(params)
+
+    def answer(model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        try:
+            response = emulator.call(model.name, context.get("offline_params") or {})
+        except ClientError as e:
+            status = (e.response.get("ResponseMetadata") or {}).get("HTTPStatusCode", 400)
+            return AWSResponse(None, status, {}, None), e.response
+        response = dict(response or {})
+        response.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RequestId": str(uuid.uuid4())})
+        return AWSResponse(None, 200, {}, None), response
+
+    client.meta.events.register("before-parameter-build.sagemaker", keep_params)
+    client.meta.events.register("before-call.sagemaker", answer)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Lambda: the real handlers, in process
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LambdaFunction:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_seconds: int
+    module: types.ModuleType | None = None
+    invocations: int = 0
+
+
+@dataclass
+class LambdaFault:
+    code: str
+    message: str
+    status: int
+    remaining: int
+
+
+_LAMBDA_FAULT_STATUS = {
+    "ServiceException": 500,
+    "AWSLambdaException": 500,
+    "TooManyRequestsException": 429,
+    "ResourceNotReadyException": 502,
+    "EC2ThrottledException": 502,
+}
+
+
+def _error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
+    """The Python runtime's payload for an unhandled exception."""
+    # The first frame is the runtime's call of the handler, which AWS leaves out too.
+    frames = traceback.extract_tb(error.__traceback__)[1:]
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    execution_arn: str
+    name: str
+    status: str
+    input: Any
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The one JSON object the offline run prints last."""
+        if self.status == "SUCCEEDED":
+            return {"status": self.status, "output": self.output}
+        return {"status": self.status, "error": self.error, "cause": self.cause}
+
+    def events(self, event_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.history if e["type"] == event_type]
+
+    def states_entered(self) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.history if e["type"].endswith("StateEntered")
+        ]
+
+    def state_of_event(self) -> dict[int, str]:
+        """Event id -> name of the state it belongs to."""
+        current: str | None = None
+        owner: dict[int, str] = {}
+        for event in self.history:
+            if event["type"].endswith("StateEntered"):
+                current = event["stateEnteredEventDetails"]["name"]
+            if current is not None:
+                owner[event["id"]] = current
+        return owner
+
+    def task_failures(self, state: str) -> list[dict[str, Any]]:
+        """The TaskFailed details of ``state``, in order (retried attempts first)."""
+        owner = self.state_of_event()
+        return [
+            e["taskFailedEventDetails"]
+            for e in self.history
+            if e["type"] == "TaskFailed" and owner.get(e["id"]) == state
+        ]
+
+    def attempts(self, state: str) -> int:
+        owner = self.state_of_event()
+        return sum(1 for e in self.history if e["type"] == "TaskScheduled" and owner.get(e["id"]) == state)
+
+
+class Engine:
+    """The template's stack in moto, the definition on moto's engine, the emulator behind SageMaker.
+
+    Use as a context manager; ``run()`` may be called several times inside it.
+    """
+
+    def __init__(
+        self,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        stack_name: str = DEFAULT_STACK_NAME,
+        template_path: Path = TEMPLATE_FILE,
+        definition_path: Path = DEFINITION_FILE,
+        function_code: Mapping[str, Path] | None = None,
+        retry_sleep_scale: float = DEFAULT_RETRY_SLEEP_SCALE,
+        sagemaker_listener: Callable[[str, dict[str, Any]], None] | None = None,
+        sagemaker_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.template_path = Path(template_path)
+        self.definition_path = Path(definition_path)
+        self.template = load_template(self.template_path)
+        self.stack = Stack(
+            template=self.template,
+            parameters=resolve_parameters(self.template, parameters),
+            name=stack_name,
+            region=region,
+            account_id=account_id,
+        )
+        self.substitutions = definition_substitutions(self.stack)
+        source = str(self.definition_path)
+        try:
+            raw = self.definition_path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise OfflineRunError(f"cannot read the definition {source}: {e}") from e
+        self.definition_text = substitute_definition(raw, self.substitutions, source)
+        self.definition = validate_definition(self.definition_text, source)
+        self.function_code = {k: Path(v) for k, v in (function_code or {}).items()}
+        self.retry_sleep_scale = retry_sleep_scale
+        self.retry_sleeps: list[float] = []
+        self.sagemaker_listener = sagemaker_listener
+        self.sagemaker_factory = sagemaker_factory
+        self.sagemaker: Any = None
+        self.functions: dict[str, LambdaFunction] = {}
+        self._faults: dict[str, list[LambdaFault]] = {}
+        self._exit = contextlib.ExitStack()
+        self._env_lock = threading.RLock()
+        self.bucket = self.stack.ref(self._bucket_logical_id())
+        self.state_machine_arn = ""
+        self._on_event: Callable[[dict[str, Any]], None] | None = None
+
+    # -- set-up ------------------------------------------------------------------------------------------
+
+    def _bucket_logical_id(self) -> str:
+        buckets = [k for k, r in self.stack.resources.items() if r.get("Type") == "AWS::S3::Bucket"]
+        if len(buckets) != 1:
+            raise OfflineRunError(f"expected one AWS::S3::Bucket in the template, found {buckets}")
+        return buckets[0]
+
+    def __enter__(self) -> Engine:
+        global _active_engine
+        if not _ACTIVE_LOCK.acquire(blocking=False):
+            raise OfflineRunError("another offline engine is running in this process")
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            _ACTIVE_LOCK.release()
+            raise
+        _active_engine = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _active_engine
+        try:
+            self._exit.close()
+        finally:
+            _active_engine = None
+            _ACTIVE_LOCK.release()
+
+    def _start(self) -> None:
+        from moto import mock_aws
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+        from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+        from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+        env = {**FAKE_AWS_ENV, "AWS_DEFAULT_REGION": self.stack.region, "AWS_REGION": self.stack.region}
+        self._exit.enter_context(mock.patch.dict(os.environ, env))
+        for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(key, None)
+        self._exit.enter_context(
+            mock_aws(
+                config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+            )
+        )
+
+        # The engine, adjusted (see the module docstring).
+        self._exit.enter_context(
+            mock.patch.object(
+                state_task_factory, "state_task_service_for", _service_task_factory(state_task_factory)
+            )
+        )
+        self._exit.enter_context(
+            mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=self._retry_sleep))
+        )
+        self._exit.enter_context(
+            mock.patch.object(
+                error_equals_decl.ErrorEqualsDecl,
+                "_eval_body",
+                _uncatchable_runtime_errors(error_equals_decl.ErrorEqualsDecl._eval_body),
+            )
+        )
+        self._exit.enter_context(mock.patch.object(state_fail, "CustomErrorName", _fail_state_error_name()))
+        self._exit.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", _invoke_patch(self)))
+        self._exit.enter_context(
+            mock.patch.object(
+                EventManager,
+                "_publish_history_event",
+                _live_history(EventManager._publish_history_event, self),
+            )
+        )
+
+        import boto3
+
+        region = self.stack.region
+        self.s3 = boto3.client("s3", region_name=region)
+        self.iam = boto3.client("iam", region_name=region)
+        self.lambda_client = boto3.client("lambda", region_name=region)
+        self.sfn = boto3.client("stepfunctions", region_name=region)
+
+        if region == "us-east-1":
+            self.s3.create_bucket(Bucket=self.bucket)
+        else:
+            self.s3.create_bucket(
+                Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region}
+            )
+        self._create_roles()
+        self._create_functions()
+        self.sagemaker = self._make_emulator()
+        for function in self.functions.values():
+            client = getattr(function.module, "sagemaker", None)
+            if client is not None and hasattr(client, "meta"):
+                route_client_to_emulator(client, self.sagemaker)
+        self._create_state_machine()
+
+    def _make_emulator(self) -> Any:
+        factory = self.sagemaker_factory
+        if factory is None:
+            from offline.sagemaker_emulator import LocalSageMaker
+
+            factory = LocalSageMaker
+        import boto3
+
+        return factory(
+            boto3.client("s3", region_name=self.stack.region),
+            region=self.stack.region,
+            account_id=self.stack.account_id,
+            listener=self.sagemaker_listener,
+        )
+
+    def _create_roles(self) -> None:
+        for logical_id, resource in self.stack.resources.items():
+            kind = resource.get("Type")
+            if kind == "AWS::IAM::Role":
+                service = _trusted_service(resource)
+                self._create_role(self.stack.refs[logical_id], service)
+            elif kind == "AWS::Serverless::Function":
+                self._create_role(self.stack.refs[f"{logical_id}Role"], "lambda.amazonaws.com")
+
+    def _create_role(self, name: str, service: str) -> None:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+        self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+
+    def _create_functions(self) -> None:
+        globals_ = ((self.template.get("Globals") or {}).get("Function")) or {}
+        for logical_id, resource in self.stack.resources.items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            props = {**globals_, **(resource.get("Properties") or {})}
+            environment = {
+                **(((globals_.get("Environment") or {}).get("Variables")) or {}),
+                **((((resource.get("Properties") or {}).get("Environment") or {}).get("Variables")) or {}),
+            }
+            environment = {str(k): str(self.stack.resolve(v)) for k, v in environment.items()}
+            code_dir = self.function_code.get(logical_id) or (
+                self.template_path.parent / str(props["CodeUri"])
+            )
+            function = LambdaFunction(
+                logical_id=logical_id,
+                name=self.stack.refs[logical_id],
+                arn=self.stack.get_att(logical_id, "Arn"),
+                code_dir=Path(code_dir),
+                handler=str(props.get("Handler", "app.lambda_handler")),
+                environment=environment,
+                memory_mb=int(props.get("MemorySize", 128)),
+                timeout_seconds=int(props.get("Timeout", 3)),
+            )
+            created = self.lambda_client.create_function(
+                FunctionName=function.name,
+                Runtime=str(props.get("Runtime", "python3.13")),
+                Role=self.stack.get_att(f"{logical_id}Role", "Arn"),
+                Handler=function.handler,
+                Code={"ZipFile": _zip_directory(function.code_dir)},
+                Environment={"Variables": environment},
+                MemorySize=function.memory_mb,
+                Timeout=function.timeout_seconds,
+                Architectures=[str(a) for a in props.get("Architectures", ["x86_64"])],
+            )
+            if created["FunctionArn"] != function.arn:
+                raise OfflineRunError(
+                    f"moto named {logical_id} {created['FunctionArn']}, expected {function.arn}"
+                )
+            function.module = self._load_handler(function)
+            self.functions[function.name] = function
+
+    def _lambda_environment(self, function: LambdaFunction) -> dict[str, str]:
+        """The environment the Lambda runtime gives the function, and the template's variables."""
+        return {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_REGION": self.stack.region,
+            "AWS_DEFAULT_REGION": self.stack.region,
+            **function.environment,
+        }
+
+    @contextlib.contextmanager
+    def _function_environment(self, function: LambdaFunction) -> Iterator[None]:
+        with self._env_lock, mock.patch.dict(os.environ, self._lambda_environment(function)):
+            yield
+
+    def _load_handler(self, function: LambdaFunction) -> types.ModuleType:
+        module_file, _, _ = function.handler.rpartition(".")
+        path = function.code_dir / f"{module_file.replace('.', '/')}.py"
+        if not path.is_file():
+            raise OfflineRunError(
+                f"{function.logical_id}: handler {function.handler} needs {path}, which is missing"
+            )
+        module_name = f"_offline_{function.logical_id}_{uuid.uuid4().hex[:8]}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise OfflineRunError(f"{function.logical_id}: cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        # dataclasses look their module up in sys.modules while a class is being created.
+        sys.modules[module_name] = module
+        self._exit.callback(sys.modules.pop, module_name, None)
+        with self._function_environment(function):
+            spec.loader.exec_module(module)
+        return module
+
+    def _create_state_machine(self) -> None:
+        resource = self.stack.resources[STATE_MACHINE_LOGICAL_ID]
+        props = resource.get("Properties") or {}
+        created = self.sfn.create_state_machine(
+            name=self.stack.get_att(STATE_MACHINE_LOGICAL_ID, "Name"),
+            definition=self.definition_text,
+            roleArn=str(self.stack.resolve(props.get("Role"))),
+            type=str(props.get("Type", "STANDARD")),
+        )
+        self.state_machine_arn = created["stateMachineArn"]
+
+    # -- faults ------------------------------------------------------------------------------------------
+
+    def inject_lambda_fault(
+        self, function: str, code: str = "ServiceException", message: str | None = None, times: int = 1
+    ) -> None:
+        """The next ``times`` invocations of ``function`` (logical id or name) fail with a service error.
+
+        The state machine sees ``Lambda.<code>``, as when the Lambda service itself fails the Invoke call.
+        """
+        target = self._function(function)
+        status = _LAMBDA_FAULT_STATUS.get(code, 500)
+        text = message or f"injected {code} (offline fault)"
+        self._faults.setdefault(target.name, []).append(LambdaFault(code, text, status, times))
+
+    def _function(self, function: str) -> LambdaFunction:
+        for candidate in self.functions.values():
+            if function in (candidate.logical_id, candidate.name, candidate.arn):
+                return candidate
+        known = ", ".join(f.logical_id for f in self.functions.values())
+        raise KeyError(f"no function {function!r}; the template has {known}")
+
+    def _next_fault(self, function: LambdaFunction) -> LambdaFault | None:
+        queue = self._faults.get(function.name) or []
+        while queue and queue[0].remaining <= 0:
+            queue.pop(0)
+        if not queue:
+            return None
+        queue[0].remaining -= 1
+        return queue[0]
+
+    def invoke_handler(self, function: LambdaFunction, payload: bytes) -> tuple[bytes, bool]:
+        """Runs the handler on a payload as the Lambda runtime does; returns (response bytes, errored)."""
+        request_id = str(uuid.uuid4())
+        function.invocations += 1
+        context = LambdaContext(
+            function_name=function.name,
+            memory_limit_in_mb=function.memory_mb,
+            invoked_function_arn=function.arn,
+            aws_request_id=request_id,
+            timeout_seconds=function.timeout_seconds,
+            log_group_name=f"/aws/lambda/{function.name}",
+            _deadline=time.monotonic() + function.timeout_seconds,
+        )
+        try:
+            event = json.loads(payload.decode("utf-8")) if payload else {}
+        except ValueError as e:
+            body = {
+                "errorMessage": f"Unable to unmarshal input: {e}",
+                "errorType": "Runtime.UnmarshalError",
+                "requestId": request_id,
+                "stackTrace": [],
+            }
+            return json.dumps(body).encode(), True
+        handler_name = function.handler.rpartition(".")[2]
+        handler = getattr(function.module, handler_name, None)
+        if handler is None:
+            body = {
+                "errorMessage": f"Handler '{handler_name}' missing on module",
+                "errorType": "Runtime.HandlerNotFound",
+                "requestId": request_id,
+                "stackTrace": [],
+            }
+            return json.dumps(body).encode(), True
+        try:
+            with self._function_environment(function):
+                result = handler(event, context)
+        except Exception as e:
+            return json.dumps(_error_payload(e, request_id)).encode(), True
+        try:
+            return json.dumps(result).encode(), False
+        except (TypeError, ValueError) as e:
+            body = {
+                "errorMessage": f"Unable to marshal response: {e}",
+                "errorType": "Runtime.MarshalError",
+                "requestId": request_id,
+                "stackTrace": [],
+            }
+            return json.dumps(body).encode(), True
+
+    def _retry_sleep(self, seconds: float) -> None:
+        self.retry_sleeps.append(seconds)
+        time.sleep(seconds * self.retry_sleep_scale)
+
+    # -- running -----------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        execution_input: Any = None,
+        *,
+        name: str | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        timeout_seconds: float = 3600.0,
+    ) -> RunResult:
+        """Starts an execution (named like a console-started one by default) and waits for its end.
+
+        ``on_event`` sees every history event as the engine writes it, in the execution's thread.
+        """
+        name = name or str(uuid.uuid4())
+        input_value = {} if execution_input is None else execution_input
+        started = time.monotonic()
+        self._on_event = on_event
+        try:
+            execution_arn = self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(input_value)
+            )["executionArn"]
+            while True:
+                description = self.sfn.describe_execution(executionArn=execution_arn)
+                if description["status"] != "RUNNING":
+                    break
+                if time.monotonic() - started > timeout_seconds:
+                    self.sfn.stop_execution(
+                        executionArn=execution_arn,
+                        error="Offline.Timeout",
+                        cause=f"the offline run took longer than {timeout_seconds:g} s",
+                    )
+                    raise OfflineRunError(f"execution {name} did not finish within {timeout_seconds:g} s")
+                time.sleep(POLL_SECONDS)
+        finally:
+            self._on_event = None
+        output = description.get("output")
+        return RunResult(
+            execution_arn=execution_arn,
+            name=name,
+            status=description["status"],
+            input=input_value,
+            output=json.loads(output) if output is not None else None,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            history=self._history(execution_arn),
+            wall_seconds=time.monotonic() - started,
+        )
+
+    def _live_event(self, event: dict[str, Any]) -> None:
+        callback = self._on_event
+        if callback is None:
+            return
+        try:
+            callback(event)
+        except Exception:  # a progress printer must never break the execution
+            logger.exception("the history event callback failed")
+
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    # -- reading results ---------------------------------------------------------------------------------
+
+    def read_s3(self, uri: str) -> bytes:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def list_s3(self, uri: str) -> list[str]:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return [f"s3://{bucket}/{key}" for key in keys]
+
+
+def _trusted_service(resource: Mapping[str, Any]) -> str:
+    statements = (((resource.get("Properties") or {}).get("AssumeRolePolicyDocument")) or {}).get(
+        "Statement"
+    ) or []
+    for statement in statements:
+        service = (statement.get("Principal") or {}).get("Service")
+        if isinstance(service, str) and not service.startswith("states."):
+            return service
+        if service is not None:
+            return "states.amazonaws.com"
+    return "lambda.amazonaws.com"
+
+
+def _zip_directory(directory: Path) -> bytes:
+    if not directory.is_dir():
+        raise OfflineRunError(f"function code directory {directory} does not exist")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _service_task_factory(module: Any) -> Callable[[str], Any]:
+    original = module.state_task_service_for
+    task_class = _sagemaker_task_class()
+
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "sagemaker":
+            return task_class()
+        return original(service_name=service_name)
+
+    return state_task_service_for
+
+
+def _uncatchable_runtime_errors(original: Callable[..., None]) -> Callable[..., None]:
+    """ErrorEquals matching as on AWS: States.ALL never matches States.Runtime or States.DataLimitExceeded."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    terminal = {StatesErrorNameType.StatesRuntime, StatesErrorNameType.StatesStatesDataLimitExceeded}
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if isinstance(error_name, StatesErrorName) and error_name.typ in terminal:
+            env.stack.pop()
+            env.stack.append(error_name in self.error_names)
+            return
+        original(self, env)
+
+    return _eval_body
+
+
+def _fail_state_error_name() -> type:
+    """A Fail state re-raises the error name its ErrorPath reads, ``States.TaskFailed`` included.
+
+    LocalStack builds that name with ``CustomErrorName``, which refuses the ``States.`` prefix (a rule for
+    the errors a task raises), so a Catch -> Fail pair re-raising a failed ``.sync`` job crashed offline.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+
+    class FailStateErrorName(ErrorName):
+        pass
+
+    return FailStateErrorName
+
+
+def _invoke_patch(engine: Engine) -> Callable[..., Any]:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.exceptions import JsonRESTError
+
+    original = LambdaSimpleBackend.invoke
+
+    class LambdaServiceError(JsonRESTError):
+        def __init__(self, code: str, message: str, status: int) -> None:
+            super().__init__(code, message)
+            self.code = status
+
+    def invoke(
+        backend: Any,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes | None:
+        fn = backend.get_function(function_name, qualifier)
+        function = engine.functions.get(fn.function_name)
+        if function is None:
+            return original(backend, function_name, qualifier, body, headers, response_headers)
+        fault = engine._next_fault(function)
+        if fault is not None:
+            raise LambdaServiceError(fault.code, fault.message, fault.status)
+        payload = body if isinstance(body, bytes) else str(body or "").encode("utf-8")
+        response, errored = engine.invoke_handler(function, payload)
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        return response
+
+    return invoke
+
+
+def _live_history(original: Callable[..., None], engine: Engine) -> Callable[..., None]:
+    """Hands each history event to the engine as it is written (the engine holds the history's lock)."""
+
+    def _publish_history_event(manager: Any, *args: Any, **kwargs: Any) -> None:
+        original(manager, *args, **kwargs)
+        engine._live_event(copy.deepcopy(manager._history_event_list[-1]))
+
+    return _publish_history_event

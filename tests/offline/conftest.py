@@ -1,0 +1,83 @@
+"""Fixtures of the offline workflow tests: engines on small data, broken copies of the definition and code.
+
+Every engine is a fresh moto account with the template's stack in it (about half a second once the
+modules are imported), so no test sees another's jobs, faults or objects.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offline.engine import DEFINITION_FILE, Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = ROOT / "functions"
+
+# Small enough for a second or two per run; the defaults of the execution input are 10,000/2,000/2,000.
+SMALL_INPUT = {"trainRows": 300, "validationRows": 100, "testRows": 100}
+# Template parameters: three training jobs, one at a time (the defaults are 20 and 4).
+FEW_JOBS = {"MaxTrainingJobs": 3, "MaxParallelTrainingJobs": 1}
+
+
+@pytest.fixture
+def sagemaker_events() -> list[tuple[str, dict[str, Any]]]:
+    """What the SageMaker emulator reported (event name, data), in order."""
+    return []
+
+
+@pytest.fixture
+def make_engine(sagemaker_events: list[tuple[str, dict[str, Any]]]) -> Iterator[Callable[..., Engine]]:
+    """``make_engine(**kwargs)``: a started Engine (FEW_JOBS unless ``parameters`` is given)."""
+    started: list[Engine] = []
+
+    def make(**kwargs: Any) -> Engine:
+        kwargs.setdefault("parameters", FEW_JOBS)
+        kwargs.setdefault("sagemaker_listener", lambda event, data: sagemaker_events.append((event, data)))
+        engine = Engine(**kwargs)
+        engine.__enter__()
+        started.append(engine)
+        return engine
+
+    yield make
+    for engine in reversed(started):
+        engine.__exit__(None, None, None)
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine()
+
+
+@pytest.fixture
+def broken_definition(tmp_path: Path) -> Callable[[str, str], Path]:
+    """``broken_definition(old, new)``: a copy of the definition with ``old`` (there once) replaced."""
+
+    def make(old: str, new: str) -> Path:
+        text = DEFINITION_FILE.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the definition"
+        path = tmp_path / "broken.asl.json"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def broken_function(tmp_path: Path) -> Callable[[str, str, str], Path]:
+    """``broken_function(dir, old, new)``: a copy of ``functions/<dir>`` whose app.py has ``old`` replaced."""
+
+    def make(function_dir: str, old: str, new: str) -> Path:
+        target = tmp_path / function_dir
+        shutil.copytree(FUNCTIONS_DIR / function_dir, target, ignore=shutil.ignore_patterns("__pycache__"))
+        app = target / "app.py"
+        text = app.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {function_dir}/app.py"
+        app.write_text(text.replace(old, new), encoding="utf-8")
+        return target
+
+    return make

@@ -1,0 +1,350 @@
+"""The workflow, end to end on moto's Step Functions engine: every path of the definition.
+
+Each test runs the real ``statemachine/tuning.asl.json`` with the template's substitutions, the real
+handlers and the SageMaker emulator, and checks the execution history (states entered, attempts, task
+failures) and the final output or error, not only the status.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
+
+from offline.engine import Engine
+from tests.offline.conftest import SMALL_INPUT
+
+HAPPY_PATH = [
+    "Generate Training Dataset",
+    "HyperparameterTuning (XGBoost)",
+    "Extract Model Path",
+    "HyperparameterTuning - Save Model",
+    "Extract Model Name",
+    "Batch transform",
+]
+TUNING = "HyperparameterTuning (XGBoost)"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full jitter draws each retry interval from [0, backoff]; this makes it draw the top, the backoff."""
+    monkeypatch.setattr(jitter_strategy_decl, "random", types.SimpleNamespace(uniform=lambda low, high: high))
+
+
+def task_output(result: Any, state: str) -> Any:
+    """The result of ``state``'s task (before ResultSelector/ResultPath), from its TaskSucceeded event."""
+    owner = result.state_of_event()
+    outputs = [
+        json.loads(e["taskSucceededEventDetails"]["output"])
+        for e in result.history
+        if e["type"] == "TaskSucceeded" and owner.get(e["id"]) == state
+    ]
+    assert len(outputs) == 1, f"{state} succeeded {len(outputs)} times"
+    return outputs[0]
+
+
+def rmse(engine: Engine, output: dict[str, Any]) -> float:
+    labels = [float(v) for v in engine.read_s3(output["dataset"]["testLabelsUri"]).decode().split()]
+    predictions_uri = output["transform"]["outputUri"] + "test.csv.out"
+    predictions = [float(v) for v in engine.read_s3(predictions_uri).decode().split()]
+    assert len(predictions) == len(labels) == output["dataset"]["rows"]["test"]
+    return math.sqrt(sum((p - y) ** 2 for p, y in zip(predictions, labels, strict=True)) / len(labels))
+
+
+def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
+    make_engine: Callable[..., Engine], sagemaker_events: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The console's default input {} with the template's defaults: 10,000 rows, 20 training jobs."""
+    engine = make_engine(parameters=None)
+    result = engine.run({})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states_entered() == HAPPY_PATH
+    assert UUID.fullmatch(result.name), "the execution is named like a console-started one"
+    output = result.output
+    assert output["input"] == {
+        "trainRows": 10_000,
+        "validationRows": 2_000,
+        "testRows": 2_000,
+        "noise": 1.0,
+        "seed": 42,
+    }
+    tuning = output["tuning"]
+    assert len(tuning["tuningJobName"]) <= 32
+    counters = tuning["trainingJobStatusCounters"]
+    assert counters["Completed"] + counters["Stopped"] == 20
+    assert tuning["bestTrainingJobName"].startswith(tuning["tuningJobName"] + "-")
+    finished = [data for event, data in sagemaker_events if event == "training_job_completed"]
+    assert len(finished) == 20
+    assert tuning["objectiveValue"] == min(
+        d["objective"]["value"] for d in finished if d["status"] == "Completed"
+    )
+    # The built-in algorithm with early stopping reaches ~1.1x the floor on this data (REFERENCE section 7).
+    floor = output["dataset"]["noiseFloorRmse"]
+    assert rmse(engine, output) < 1.3 * floor
+
+
+def test_small_run_output_summarises_every_step_and_each_sagemaker_result_has_the_api_shape(
+    engine: Engine,
+    sagemaker_events: list[tuple[str, dict[str, Any]]],
+    api_output_errors: Callable[[Any, str, str], list[str]],
+) -> None:
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states_entered() == HAPPY_PATH
+    assert result.events("TaskFailed") == []
+    assert all(result.attempts(state) == 1 for state in HAPPY_PATH)
+    output = result.output
+    dataset, tuning, model, transform = (
+        output["dataset"],
+        output["tuning"],
+        output["model"],
+        output["transform"],
+    )
+    assert output["input"] == {**SMALL_INPUT, "noise": 1.0, "seed": 42}
+    assert dataset["bucket"] == engine.bucket
+    # Every job name comes from the execution; every object lives under the run's own prefix.
+    assert tuning["tuningJobName"] == dataset["tuningJobName"] == dataset["runName"]
+    assert transform["transformJobName"] == dataset["transformJobName"]
+    prefix = f"s3://{engine.bucket}/{dataset['prefix']}"
+    assert (
+        tuning["modelDataUrl"]
+        == f"{dataset['modelOutputUri']}{tuning['bestTrainingJobName']}/output/model.tar.gz"
+    )
+    assert engine.list_s3(tuning["modelDataUrl"]) == [tuning["modelDataUrl"]]
+    assert transform["outputUri"].startswith(prefix) and transform["inputUri"] == dataset["testUri"]
+    assert model["modelName"] == tuning["bestTrainingJobName"]
+    assert model["modelArn"].endswith(":model/" + model["modelName"])
+    assert transform["status"] == "Completed"
+    # The best job is the one the emulator reported best, with the hyperparameters the definition tunes.
+    finished = [data for event, data in sagemaker_events if event == "training_job_completed"]
+    assert len(finished) == 3
+    best = min(
+        (d for d in finished if d["objective"]["value"] is not None), key=lambda d: d["objective"]["value"]
+    )
+    assert tuning["bestTrainingJobName"] == best["name"]
+    assert tuning["objectiveMetric"] == "validation:rmse"
+    assert tuning["objectiveValue"] == pytest.approx(best["objective"]["value"])
+    assert set(tuning["hyperparameters"]) == {
+        "eta", "min_child_weight", "subsample", "colsample_bytree", "alpha", "lambda", "gamma", "max_depth"
+    }  # fmt: skip
+    assert math.isfinite(rmse(engine, output))
+    # What the SageMaker tasks returned is what Step Functions returns: the API's shapes, timestamps in ms.
+    assert (
+        api_output_errors(task_output(result, TUNING), "sagemaker", "DescribeHyperParameterTuningJob") == []
+    )
+    assert (
+        api_output_errors(
+            task_output(result, "HyperparameterTuning - Save Model"), "sagemaker", "CreateModel"
+        )
+        == []
+    )
+    assert (
+        api_output_errors(task_output(result, "Batch transform"), "sagemaker", "DescribeTransformJob") == []
+    )
+
+
+def test_events_input_file_with_overrides_runs_and_echoes_the_overrides(engine: Engine) -> None:
+    overrides = json.loads(
+        (engine.template_path.parent / "events" / "execution_input_overrides.json").read_text()
+    )
+
+    result = engine.run({**overrides, "trainRows": 500})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["input"] == {**overrides, "trainRows": 500}
+    rows = {"train": 500, "validation": overrides["validationRows"], "test": overrides["testRows"]}
+    assert result.output["dataset"]["rows"] == rows
+    assert result.output["dataset"]["noise"] == overrides["noise"]
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "message"),
+    [
+        ({"trainRows": 5}, "'trainRows' must be between 100 and 1e+06, got 5"),
+        ({"rows": 300}, "unknown key(s) in the execution input: rows"),
+        ([1, 2], "the execution input must be a JSON object, got list"),
+    ],
+)
+def test_invalid_execution_input_fails_in_the_invalid_input_state_with_the_handlers_error(
+    engine: Engine, execution_input: Any, message: str
+) -> None:
+    result = engine.run(execution_input)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == ["Generate Training Dataset", "Invalid Execution Input"]
+    assert result.error == "InvalidExecutionInput"
+    cause = json.loads(result.cause)
+    assert cause["errorType"] == "InvalidExecutionInput"
+    assert message in cause["errorMessage"]
+    # The runtime's stack trace, starting in the handler (no frame of the offline runner).
+    assert "lambda_handler" in cause["stackTrace"][0]
+    assert all("offline/engine.py" not in frame for frame in cause["stackTrace"])
+    # A handler error is not a Lambda service error: no retry.
+    assert result.attempts("Generate Training Dataset") == 1
+    assert engine.list_s3(f"s3://{engine.bucket}/runs/") == []
+
+
+def test_every_training_job_failing_fails_the_tuning_state_with_sagemakers_reasons(engine: Engine) -> None:
+    engine.sagemaker.fail_training_jobs_when(lambda name, hyperparameters: "AlgorithmError: out of memory")
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == ["Generate Training Dataset", TUNING, "Tuning Failed"]
+    assert result.error == "States.TaskFailed"
+    description = json.loads(result.cause)  # the DescribeHyperParameterTuningJob response
+    assert description["HyperParameterTuningJobStatus"] == "Failed"
+    assert "No training job succeeded" in description["FailureReason"]
+    assert description["TrainingJobStatusCounters"]["NonRetryableError"] == 3
+    assert "BestTrainingJob" not in description
+    # A failed job is caught, never retried: a second create would collide on the job name.
+    assert result.attempts(TUNING) == 1
+    assert [f["error"] for f in result.task_failures(TUNING)] == ["States.TaskFailed"]
+
+
+@pytest.mark.parametrize(
+    ("function", "state", "code"),
+    [
+        ("GenerateDatasetFunction", "Generate Training Dataset", "ServiceException"),
+        ("ExtractModelNameFunction", "Extract Model Name", "TooManyRequestsException"),
+    ],
+)
+def test_transient_lambda_service_error_is_retried_with_backoff_then_succeeds(
+    engine: Engine, no_jitter: None, function: str, state: str, code: str
+) -> None:
+    engine.inject_lambda_fault(function, code, times=2)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states_entered() == HAPPY_PATH
+    assert result.attempts(state) == 3
+    failures = result.task_failures(state)
+    assert [f["error"] for f in failures] == [f"Lambda.{code}"] * 2
+    assert all("(Service: AWSLambda; Status Code: " in f["cause"] for f in failures)
+    # IntervalSeconds 2, BackoffRate 2.0 (the engine's sleeps are scaled down, the intervals are not).
+    assert engine.retry_sleeps == [2.0, 4.0]
+    assert result.output["model"]["modelName"] == result.output["tuning"]["bestTrainingJobName"]
+
+
+THROTTLED = "SageMaker.AmazonSageMakerException"  # ThrottlingException is no modelled SageMaker error
+OVER_LIMIT = "SageMaker.ResourceLimitExceededException"
+
+
+@pytest.mark.parametrize(
+    ("operation", "state", "code", "error", "sleeps"),
+    [
+        ("CreateHyperParameterTuningJob", TUNING, "ThrottlingException", THROTTLED, [5, 10]),
+        ("CreateModel", "HyperparameterTuning - Save Model", "ThrottlingException", THROTTLED, [5, 10]),
+        ("CreateTransformJob", "Batch transform", "ResourceLimitExceeded", OVER_LIMIT, [60, 120]),
+    ],
+)
+def test_sagemaker_create_throttled_or_over_limit_is_retried_with_backoff_then_succeeds(
+    engine: Engine, no_jitter: None, operation: str, state: str, code: str, error: str, sleeps: list[float]
+) -> None:
+    engine.sagemaker.inject_fault(operation, code, times=2)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states_entered() == HAPPY_PATH
+    assert result.attempts(state) == 3
+    failures = result.task_failures(state)
+    assert [f["error"] for f in failures] == [error, error]
+    assert all(
+        f"Error Code: {code};" in f["cause"] and "Service: AmazonSageMaker" in f["cause"] for f in failures
+    )
+    assert engine.retry_sleeps == sleeps
+    assert result.output["transform"]["status"] == "Completed"
+
+
+def test_failed_transform_job_is_caught_into_batch_transform_failed_with_the_reason(engine: Engine) -> None:
+    engine.sagemaker.fail_transform_job("ClientError: the model could not read the input")
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == [*HAPPY_PATH, "Batch Transform Failed"]
+    assert result.error == "States.TaskFailed"
+    description = json.loads(result.cause)  # the DescribeTransformJob response
+    assert description["TransformJobStatus"] == "Failed"
+    assert "the model could not read the input" in description["FailureReason"]
+    assert result.attempts("Batch transform") == 1
+    # The Fail state got the run's state with the caught error beside it.
+    fail_input = json.loads(result.events("FailStateEntered")[0]["stateEnteredEventDetails"]["input"])
+    assert fail_input["error"]["Error"] == "States.TaskFailed"
+    assert fail_input["dataset"]["transformJobName"] == description["TransformJobName"]
+
+
+# --- A mistake in the definition or a handler fails the offline run with a message that points at it ---
+
+
+def test_misspelled_jsonpath_fails_the_run_naming_the_path_and_the_state(
+    make_engine: Callable[..., Engine],
+    broken_definition: Callable[[str, str], Any],
+    sagemaker_events: list[tuple[str, dict[str, Any]]],
+) -> None:
+    engine = make_engine(definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"'))
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    # States.Runtime is not caught by States.ALL (as on AWS): the execution fails in the state itself.
+    assert result.states_entered() == ["Generate Training Dataset", TUNING]
+    assert result.error == "States.Runtime"
+    assert f"executing the state '{TUNING}'" in result.cause
+    assert "The JSONPath '$.dataset.trainUrl' could not be found" in result.cause
+    assert sagemaker_events == [], "no tuning job may start"
+
+
+def test_tuning_job_name_over_32_characters_fails_with_sagemakers_validation_message(
+    make_engine: Callable[..., Engine], broken_definition: Callable[[str, str], Any]
+) -> None:
+    path = broken_definition(
+        '"HyperParameterTuningJobName.$": "$.dataset.tuningJobName"',
+        '"HyperParameterTuningJobName.$": "States.Format(\'{}-tuning\', $.dataset.tuningJobName)"',
+    )
+    engine = make_engine(definition_path=path)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == ["Generate Training Dataset", TUNING, "Tuning Failed"]
+    assert result.error == "SageMaker.AmazonSageMakerException"
+    assert re.search(
+        r"Value '[0-9a-f-]{32}-tuning' at 'hyperParameterTuningJobName' failed to satisfy constraint: "
+        r"Member must have length less than or equal to 32",
+        result.cause,
+    ), result.cause
+    assert "Error Code: ValidationException" in result.cause
+    # SageMaker names a ValidationException like a throttle (AmazonSageMakerException): the definition's
+    # Retry tries it 4 more times before the Catch.
+    assert result.attempts(TUNING) == 5
+
+
+def test_handler_output_missing_a_key_fails_the_run_naming_the_key_and_the_state(
+    make_engine: Callable[..., Engine], broken_function: Callable[[str, str, str], Any]
+) -> None:
+    code = broken_function(
+        "extract_model_name",
+        'return {"modelName": name, "modelArn": arn}',
+        'return {"name": name, "modelArn": arn}',
+    )
+    engine = make_engine(function_code={"ExtractModelNameFunction": code})
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == HAPPY_PATH[:5]
+    assert result.error == "States.Runtime"
+    assert "executing the state 'Extract Model Name'" in result.cause
+    assert "The JSONPath '$.Payload.modelName' could not be found" in result.cause

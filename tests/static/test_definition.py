@@ -1,0 +1,203 @@
+"""The state machine definition: valid after substitution, environment-free, every failure handled."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.static.conftest import run_tool, tool
+from tests.static.support import Resolver, placeholders, put, select, substituted_definition
+
+LAMBDA_TRANSIENT_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.TooManyRequestsException",
+}
+# A Create* call that failed or timed out may have created its job: a retry collides on the job name.
+NOT_RETRYABLE_ON_CREATE = {"States.ALL", "States.TaskFailed", "States.Timeout"}
+
+
+def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state, those of Parallel branches and Map iterators included."""
+    for name, state in definition["States"].items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _states(branch)
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                yield from _states(state[key])
+
+
+def _tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in _states(definition) if state["Type"] == "Task"}
+
+
+def _transitions(state: dict[str, Any]) -> list[str]:
+    targets = [state["Next"]] if "Next" in state else []
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    targets += [state["Default"]] if "Default" in state else []
+    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return targets
+
+
+def _check_graph(definition: dict[str, Any], where: str) -> None:
+    states = definition["States"]
+    assert definition["StartAt"] in states, f"{where}: StartAt {definition['StartAt']!r} is not a state"
+    for name, state in states.items():
+        for target in _transitions(state):
+            assert target in states, f"{where}: {name!r} goes to {target!r}, which is not a state"
+        terminal = state.get("End") is True or state["Type"] in ("Succeed", "Fail")
+        assert terminal or _transitions(state), f"{where}: {name!r} neither ends nor goes anywhere"
+        for index, branch in enumerate(state.get("Branches", [])):
+            _check_graph(branch, f"{where}.{name}.Branches[{index}]")
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                _check_graph(state[key], f"{where}.{name}.{key}")
+    reached, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(_transitions(states[name]))
+    assert set(states) == reached, f"{where}: unreachable states {sorted(set(states) - reached)}"
+
+
+def _sync_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in _tasks(definition).items() if state["Resource"].endswith(".sync")}
+
+
+def test_substituted_definition_passes_statelint(resolver: Resolver, tmp_path: Path) -> None:
+    definition = substituted_definition(resolver)
+    path = tmp_path / f"tuning-{resolver.region}.asl.json"
+    path.write_text(json.dumps(definition, indent=2), encoding="utf-8")
+    result = run_tool([tool("statelint"), str(path)])
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_substituted_definition_names_the_region_and_partition(resolver: Resolver) -> None:
+    text = json.dumps(substituted_definition(resolver))
+    assert not placeholders(text)
+    partition = resolver.partition.name
+    assert re.findall(r"arn:([a-z-]+):", text) and set(re.findall(r"arn:([a-z-]+):", text)) == {partition}
+    image = resolver.definition_substitutions()["XGBoostImageUri"]
+    assert image.startswith(resolver.template["Mappings"]["XGBoostRegistry"][resolver.region]["Account"])
+    assert f".dkr.ecr.{resolver.region}.{resolver.partition.dns_suffix}/" in image
+
+
+def test_every_substitution_is_used_and_every_placeholder_is_defined(
+    template: dict[str, Any], asl_text: str
+) -> None:
+    defined = set(template["Resources"]["TuningStateMachine"]["Properties"]["DefinitionSubstitutions"])
+    used = placeholders(asl_text)
+    assert sorted(defined - used) == [], "substitutions the definition never uses"
+    assert sorted(used - defined) == [], "placeholders no substitution defines"
+
+
+def test_definition_file_holds_no_environment(template: dict[str, Any], asl_text: str) -> None:
+    regions = set(template["Mappings"]["XGBoostRegistry"])
+    text = asl_text
+    assert not re.search(r"(?<!\d)\d{12}(?!\d)", text), "an account id"
+    assert not [region for region in regions if region in text], "a region name"
+    assert not re.search(r"\b[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d\b", text), "a region name"
+    assert not re.search(r"arn:aws", text), "an ARN with a literal partition (use ${Partition})"
+    arns = re.findall(r"arn:[^\"]*", text)
+    assert all(re.fullmatch(r"arn:\$\{Partition\}:states:::[a-zA-Z:.]+", arn) for arn in arns), arns
+    assert "s3://" not in text and "arn:${Partition}:s3" not in text, "a bucket"
+    assert ".dkr.ecr." not in text and "amazonaws.com" not in text, "an image or endpoint"
+    assert "sagemaker-xgboost" not in text and ":latest" not in text, "an image"
+    assert not re.search(r"\bml\.[a-z0-9]+\.[a-z0-9]+\b", text), "an instance type"
+
+
+def test_every_transition_exists_and_every_state_is_reachable(asl: dict[str, Any]) -> None:
+    _check_graph(asl, "definition")
+
+
+def test_every_task_retries_and_catches_everything_into_a_fail_state(asl: dict[str, Any]) -> None:
+    states = dict(_states(asl))
+    for name, task in _tasks(asl).items():
+        assert task.get("Retry"), f"{name} has no Retry"
+        catchers = task.get("Catch", [])
+        assert catchers, f"{name} has no Catch"
+        assert "States.ALL" in catchers[-1]["ErrorEquals"], f"{name}: the last catcher must catch States.ALL"
+        for catcher in catchers:
+            target = states[catcher["Next"]]
+            assert target["Type"] == "Fail", (
+                f"{name} catches {catcher['ErrorEquals']} into a {target['Type']}"
+            )
+            # The Fail state reads the error where the catcher put it.
+            caught = put({"input": {}}, catcher.get("ResultPath", "$"), {"Error": "E", "Cause": "C"})
+            for key, expected in (("ErrorPath", "E"), ("CausePath", "C")):
+                if key in target:
+                    assert select(target[key], caught, {}) == expected, (name, catcher["Next"], key)
+
+
+def test_fail_states_report_an_error_and_a_cause(asl: dict[str, Any]) -> None:
+    fails = {name: state for name, state in _states(asl) if state["Type"] == "Fail"}
+    assert fails
+    for name, state in fails.items():
+        assert {"Error", "ErrorPath"} & set(state), f"{name} has no Error"
+        assert {"Cause", "CausePath"} & set(state), f"{name} has no Cause"
+
+
+def test_named_handler_errors_reach_their_own_fail_states(asl: dict[str, Any]) -> None:
+    """Invalid input and a tuning job without a completed training job tell the person so."""
+    caught = {
+        error: catcher["Next"]
+        for task in _tasks(asl).values()
+        for catcher in task.get("Catch", [])
+        for error in catcher["ErrorEquals"]
+    }
+    assert caught.get("InvalidExecutionInput") == "Invalid Execution Input"
+    assert caught.get("NoBestTrainingJob") == "No Training Job Completed"
+
+
+def test_sync_tasks_and_the_machine_time_out_after_the_longest_job_allowed(
+    template: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    parameters = template["Parameters"]
+    sync = _sync_tasks(asl)
+    assert sync, "no .sync task"
+    for name, state in sync.items():
+        assert isinstance(state.get("TimeoutSeconds"), int), f"{name} has no TimeoutSeconds"
+        # The job's own limits come from these parameters; the state must outwait the largest they allow.
+        limits = placeholders(json.dumps(state.get("Parameters", {}))) & {
+            key for key, spec in parameters.items() if "MaxValue" in spec and key.endswith("RuntimeSeconds")
+        }
+        for limit in limits:
+            assert state["TimeoutSeconds"] > parameters[limit]["MaxValue"], (name, limit)
+    tuning = sync["HyperparameterTuning (XGBoost)"]["TimeoutSeconds"]
+    assert tuning > parameters["MaxTuningRuntimeSeconds"]["MaxValue"]
+    assert tuning > parameters["MaxTrainingJobRuntimeSeconds"]["MaxValue"]
+    # The machine's limit must not cut short a run whose jobs each stay within theirs.
+    assert asl.get("TimeoutSeconds", 0) > sum(state["TimeoutSeconds"] for state in sync.values())
+
+
+def test_sagemaker_create_tasks_never_retry_task_failures(asl: dict[str, Any]) -> None:
+    creates = {
+        name: task for name, task in _tasks(asl).items() if re.search(r":sagemaker:create", task["Resource"])
+    }
+    assert len(creates) == 3
+    for name, task in creates.items():
+        retried = {error for retrier in task.get("Retry", []) for error in retrier["ErrorEquals"]}
+        assert not retried & NOT_RETRYABLE_ON_CREATE, f"{name} retries {retried & NOT_RETRYABLE_ON_CREATE}"
+        assert {"SageMaker.ThrottlingException", "SageMaker.AmazonSageMakerException"} <= retried, name
+        assert "SageMaker.ResourceLimitExceededException" in retried, name
+        assert all(retrier.get("JitterStrategy") == "FULL" for retrier in task["Retry"]), name
+
+
+def test_lambda_tasks_retry_the_transient_lambda_errors(asl: dict[str, Any]) -> None:
+    invokes = {
+        name: task for name, task in _tasks(asl).items() if task["Resource"].endswith(":lambda:invoke")
+    }
+    assert len(invokes) == 3
+    for name, task in invokes.items():
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried >= LAMBDA_TRANSIENT_ERRORS, f"{name} misses {LAMBDA_TRANSIENT_ERRORS - retried}"
+        assert not retried & {"States.ALL", "States.TaskFailed"}, f"{name} retries its own errors"
+        for retrier in task["Retry"]:
+            assert retrier.get("BackoffRate", 1) > 1 and retrier.get("JitterStrategy") == "FULL", name

@@ -1,0 +1,289 @@
+"""Least privilege: the roles allow what the workflow does, and nothing broader."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from typing import Any
+
+import pytest
+
+from tests.static.support import (
+    Resolver,
+    Run,
+    allowing_statements,
+    as_list,
+    glob_matches,
+    role_statements,
+)
+
+# The only actions that may be granted on Resource "*": they take no narrower resource (REFERENCE section 4).
+STAR_RESOURCE_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "sagemaker:ListTags",
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+}
+# Optimized SageMaker integrations: the job's ARN type, the request key naming it, the API noun, the
+# EventBridge rule a .sync task manages.
+SAGEMAKER_JOBS = {
+    "createHyperParameterTuningJob": (
+        "hyper-parameter-tuning-job",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJob",
+        "TuningJobs",
+    ),
+    "createTransformJob": ("transform-job", "TransformJobName", "TransformJob", "TransformJobs"),
+    "createTrainingJob": ("training-job", "TrainingJobName", "TrainingJob", "TrainingJobs"),
+    "createModel": ("model", "ModelName", "Model", None),
+}
+PASSED_ROLE_KEYS = ("RoleArn", "ExecutionRoleArn")
+
+
+def _required_permissions(resolver: Resolver, resource: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(action, resource ARN) pairs Step Functions needs to run one task with these parameters."""
+    match = re.fullmatch(r"arn:[a-z-]+:states:::([a-z]+):([A-Za-z]+)(\.sync)?", resource)
+    assert match, f"unknown integration {resource}: add its IAM actions to this test"
+    service, action, sync = match.groups()
+    if (service, action) == ("lambda", "invoke"):
+        return [("lambda:InvokeFunction", params["FunctionName"])]
+    assert service == "sagemaker" and action in SAGEMAKER_JOBS, (
+        f"add the IAM actions of {resource} to this test"
+    )
+    arn_type, name_key, noun, rule = SAGEMAKER_JOBS[action]
+    job = resolver.arn(
+        "sagemaker", f"{arn_type}/{params[name_key].lower()}"
+    )  # ARNs carry names in lower case
+    needed = [(f"sagemaker:Create{noun}", job), ("sagemaker:AddTags", job)]
+    if sync:
+        needed += [
+            (f"sagemaker:Describe{noun}", job),
+            (f"sagemaker:Stop{noun}", job),
+            ("sagemaker:ListTags", job),
+        ]
+        rule_arn = resolver.arn("events", f"rule/StepFunctionsGetEventsForSageMaker{rule}Rule")
+        needed += [(f"events:{verb}", rule_arn) for verb in ("PutTargets", "PutRule", "DescribeRule")]
+    return needed
+
+
+def _passed_roles(params: Any) -> list[str]:
+    if isinstance(params, dict):
+        found = [value for key, value in params.items() if key in PASSED_ROLE_KEYS and isinstance(value, str)]
+        return found + [role for value in params.values() for role in _passed_roles(value)]
+    if isinstance(params, list):
+        return [role for value in params for role in _passed_roles(value)]
+    return []
+
+
+def _all_policy_documents(resolver: Resolver) -> dict[str, dict[str, Any]]:
+    """Every policy the template writes, by a readable name, intrinsics resolved."""
+    documents = {}
+    for logical_id, resource in resolver.resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                documents[f"{logical_id}/{policy['PolicyName']}"] = resolver.resolve(policy["PolicyDocument"])
+        elif resource["Type"] == "AWS::Serverless::Function":
+            for index, policy in enumerate(props.get("Policies", [])):
+                assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
+                    f"{logical_id}: write exact statements, not SAM policy templates: {policy}"
+                )
+                documents[f"{logical_id}/{index}"] = {
+                    "Version": "2012-10-17",
+                    "Statement": resolver.resolve(policy["Statement"]),
+                }
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy"):
+            documents[logical_id] = resolver.resolve(props["PolicyDocument"])
+    return documents
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return as_list(document["Statement"])
+
+
+def _function_statements(resolver: Resolver, logical_id: str) -> list[dict[str, Any]]:
+    policies = resolver.resources[logical_id]["Properties"].get("Policies", [])
+    return [statement for policy in policies for statement in as_list(resolver.resolve(policy["Statement"]))]
+
+
+def test_state_machine_role_allows_every_call_of_the_definition(console_run: Run) -> None:
+    resolver = console_run.resolver
+    statements = role_statements(resolver, "StateMachineRole")
+    assert resolver.resources["TuningStateMachine"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["StateMachineRole", "Arn"]
+    }
+    missing = [
+        (state, action, arn)
+        for state, (resource, params) in console_run.calls.items()
+        for action, arn in _required_permissions(resolver, resource, params)
+        if not allowing_statements(statements, action, arn)
+    ]
+    assert missing == []
+    assert not [s for s in statements if s.get("Effect") == "Deny"], "a Deny would need evaluating here"
+
+
+def test_state_machine_may_pass_only_the_sagemaker_execution_role_only_to_sagemaker(console_run: Run) -> None:
+    resolver = console_run.resolver
+    statements = role_statements(resolver, "StateMachineRole")
+    execution_role = resolver.get_att("SageMakerExecutionRole", "Arn")
+    passed = {role for _, params in console_run.calls.values() for role in _passed_roles(params)}
+    assert passed == {execution_role}
+    pass_role = [
+        s
+        for s in statements
+        if any(glob_matches(a, "iam:PassRole", case_sensitive=False) for a in as_list(s["Action"]))
+    ]
+    assert len(pass_role) == 1
+    (statement,) = pass_role
+    assert as_list(statement["Resource"]) == [execution_role]
+    assert statement.get("Condition") == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert as_list(statement["Action"]) == ["iam:PassRole"], (
+        "PassRole shares its condition with no other action"
+    )
+
+
+def test_sagemaker_jobs_may_read_the_run_data_write_their_output_and_pull_the_image(console_run: Run) -> None:
+    resolver = console_run.resolver
+    statements = role_statements(resolver, "SageMakerExecutionRole")
+    bucket = resolver.physical_name("DataBucket")
+    bucket_arn = resolver.get_att("DataBucket", "Arn")
+    dataset = console_run.output["dataset"]
+    needed = [("s3:ListBucket", bucket_arn)]
+    needed += [("s3:GetObject", f"{bucket_arn}/{key}") for b, key in console_run.s3.objects if b == bucket]
+    model = console_run.output["tuning"]["modelDataUrl"].removeprefix(f"s3://{bucket}/")
+    needed += [("s3:GetObject", f"{bucket_arn}/{model}"), ("s3:PutObject", f"{bucket_arn}/{model}")]
+    predictions = f"{dataset['transformOutputUri'].removeprefix(f's3://{bucket}/')}test.csv.out"
+    needed += [("s3:PutObject", f"{bucket_arn}/{predictions}")]
+    image = console_run.calls["HyperparameterTuning (XGBoost)"][1]["TrainingJobDefinition"][
+        "AlgorithmSpecification"
+    ]["TrainingImage"]
+    account, _, _, region, *_ = image.split(".")
+    repository = image.split("/", 1)[1].split(":", 1)[0]
+    repository_arn = f"arn:{resolver.partition.name}:ecr:{region}:{account}:repository/{repository}"
+    needed += [
+        (f"ecr:{a}", repository_arn)
+        for a in ("BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "BatchGetImage")
+    ]
+    needed += [("ecr:GetAuthorizationToken", "*"), ("cloudwatch:PutMetricData", "*")]
+    log_stream = resolver.arn(
+        "logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:job/algo-1-1795860000"
+    )
+    needed += [(f"logs:{a}", log_stream) for a in ("CreateLogStream", "PutLogEvents", "DescribeLogStreams")]
+    needed += [("logs:CreateLogGroup", resolver.arn("logs", "log-group:/aws/sagemaker/TransformJobs"))]
+    missing = [(action, arn) for action, arn in needed if not allowing_statements(statements, action, arn)]
+    assert missing == []
+    # ... and no other bucket's objects, nor this bucket's outside runs/.
+    assert not allowing_statements(statements, "s3:GetObject", f"{bucket_arn}/private/report.csv")
+    assert not allowing_statements(statements, "s3:GetObject", "arn:aws:s3:::another-bucket/runs/x/train.csv")
+
+
+def test_roles_trust_only_their_service_from_this_account(resolver: Resolver) -> None:
+    # Service principals are <service>.amazonaws.com in every partition, China's included: SAM writes
+    # states.amazonaws.com into the state machine roles it generates, whatever the region.
+    trusted = {
+        "StateMachineRole": "states.amazonaws.com",
+        "SageMakerExecutionRole": "sagemaker.amazonaws.com",
+    }
+    for logical_id, service in trusted.items():
+        document = resolver.resolve(resolver.resources[logical_id]["Properties"]["AssumeRolePolicyDocument"])
+        (statement,) = _statements(document)
+        assert statement["Principal"] == {"Service": service}, logical_id
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": resolver.account}}
+
+
+def test_only_allow_listed_actions_are_granted_on_every_resource(resolver: Resolver) -> None:
+    offending = {}
+    for name, document in _all_policy_documents(resolver).items():
+        for statement in _statements(document):
+            if statement.get("Effect") == "Allow" and "*" in as_list(statement.get("Resource", [])):
+                extra = set(as_list(statement["Action"])) - STAR_RESOURCE_ACTIONS
+                if extra:
+                    offending[f"{name}/{statement.get('Sid', '?')}"] = sorted(extra)
+    assert offending == {}
+
+
+def test_no_statement_allows_action_wildcards_or_negations(resolver: Resolver) -> None:
+    for name, document in _all_policy_documents(resolver).items():
+        for statement in _statements(document):
+            assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement), name
+            if statement["Effect"] == "Allow":
+                wildcards = [a for a in as_list(statement["Action"]) if "*" in a or "?" in a]
+                assert wildcards == [], f"{name}: {wildcards}"
+
+
+def test_generate_dataset_may_only_write_run_data(console_run: Run) -> None:
+    resolver = console_run.resolver
+    statements = _function_statements(resolver, "GenerateDatasetFunction")
+    actions = {action for s in statements for action in as_list(s["Action"])}
+    assert actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}
+    runs = f"{resolver.get_att('DataBucket', 'Arn')}/runs/*"
+    assert {r for s in statements for r in as_list(s["Resource"])} == {runs}
+    assert all(s["Effect"] == "Allow" for s in statements)
+    # Every object the function wrote is within that grant.
+    bucket_arn = resolver.get_att("DataBucket", "Arn")
+    assert console_run.s3.objects
+    for _, key in console_run.s3.objects:
+        assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{key}"), key
+
+
+def test_extract_model_path_may_only_describe_training_jobs(console_run: Run) -> None:
+    resolver = console_run.resolver
+    statements = _function_statements(resolver, "ExtractModelPathFunction")
+    actions = {action for s in statements for action in as_list(s["Action"])}
+    assert actions == {"sagemaker:DescribeTrainingJob"}
+    best = console_run.output["tuning"]["bestTrainingJobName"]
+    assert allowing_statements(
+        statements, "sagemaker:DescribeTrainingJob", resolver.arn("sagemaker", f"training-job/{best}")
+    )
+    assert {r for s in statements for r in as_list(s["Resource"])} == {
+        resolver.arn("sagemaker", "training-job/*")
+    }
+
+
+def test_extract_model_name_needs_no_permission(us_resolver: Resolver) -> None:
+    assert us_resolver.resources["ExtractModelNameFunction"]["Properties"].get("Policies", []) == []
+
+
+@pytest.fixture(scope="module")
+def parliament() -> Any:
+    with warnings.catch_warnings():
+        # parliament 1.6.4 imports pkg_resources, which warns that it is deprecated.
+        warnings.simplefilter("ignore", UserWarning)
+        import parliament
+
+    return parliament
+
+
+def test_parliament_finds_nothing_in_any_policy(resolver: Resolver, parliament: Any) -> None:
+    documents = _all_policy_documents(resolver)
+    assert {"StateMachineRole/SageMakerJobs", "SageMakerExecutionRole/DataBucket", "DataBucketPolicy"} <= set(
+        documents
+    )
+    findings = {
+        name: [(f.issue, f.detail) for f in parliament.analyze_policy_string(json.dumps(document)).findings]
+        for name, document in documents.items()
+    }
+    assert {name: found for name, found in findings.items() if found} == {}
+
+
+def test_parliament_would_report_a_broad_grant(parliament: Any) -> None:
+    """The check above can fail: parliament flags what this template must never do."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sagemaker:CreateModel", "Resource": "*"}],
+    }
+    issues = {f.issue for f in parliament.analyze_policy_string(json.dumps(document)).findings}
+    assert "RESOURCE_STAR" in issues
