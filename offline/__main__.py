@@ -11,13 +11,14 @@ execution exits with 1, a definition or template the run cannot start with exits
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -227,35 +228,52 @@ def report(engine: Engine, result: RunResult, progress: Progress) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress(sys.stderr, enabled=not args.quiet)
-    logging.basicConfig(level=logging.WARNING, format="   log %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        # The handlers set the root logger to INFO; their INFO records are CloudWatch material, not progress.
-        handler.setLevel(logging.CRITICAL + 1 if args.quiet else logging.WARNING)
-    # The engine logs every task failure at ERROR with the whole state's repr; the progress lines (and the
-    # result's cause) already say what failed.
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-    started = time.monotonic()
-    try:
-        execution = execution_input(args)
-        engine = Engine(
-            parameters=template_parameters(args),
-            region=args.region,
-            template_path=args.template,
-            definition_path=args.definition,
-            sagemaker_listener=progress.on_sagemaker,
-        )
-        with engine:
-            progress.line(f"state machine {engine.state_machine_arn}")
-            progress.line(f"execution input {json.dumps(execution)}")
-            result = engine.run(execution, name=args.name, on_event=progress.on_event)
-            report(engine, result, progress)
-    except OfflineRunError as e:
-        progress.line(f"the offline run could not start: {e}")
-        print(json.dumps({"status": "FAILED", "error": type(e).__name__, "cause": str(e)}))
-        return EXIT_NOT_STARTED
-    progress.line(f"wall time: {time.monotonic() - started:.1f} s")
+    with _log_warnings_to_stderr(enabled=not args.quiet):
+        started = time.monotonic()
+        try:
+            execution = execution_input(args)
+            engine = Engine(
+                parameters=template_parameters(args),
+                region=args.region,
+                template_path=args.template,
+                definition_path=args.definition,
+                sagemaker_listener=progress.on_sagemaker,
+            )
+            with engine:
+                progress.line(f"state machine {engine.state_machine_arn}")
+                progress.line(f"execution input {json.dumps(execution)}")
+                result = engine.run(execution, name=args.name, on_event=progress.on_event)
+                report(engine, result, progress)
+        except OfflineRunError as e:
+            progress.line(f"the offline run could not start: {e}")
+            print(json.dumps({"status": "FAILED", "error": type(e).__name__, "cause": str(e)}))
+            return EXIT_NOT_STARTED
+        progress.line(f"wall time: {time.monotonic() - started:.1f} s")
     print(json.dumps(result.summary()))
     return 0 if result.status == "SUCCEEDED" else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _log_warnings_to_stderr(enabled: bool) -> Iterator[None]:
+    """Warnings of the handlers and the emulator on stderr (nothing with --quiet), for this run only.
+
+    The handlers set the root logger to INFO: their INFO records are CloudWatch material, not progress.
+    The engine logs every task failure at ERROR with the whole state's repr; the progress lines (and the
+    result's cause) already say what failed, so its logger is muted.
+    """
+    root = logging.getLogger()
+    handler: logging.Handler = logging.StreamHandler(sys.stderr) if enabled else logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("   log %(levelname)s %(name)s: %(message)s"))
+    engine_logger = logging.getLogger("moto.stepfunctions.parser")
+    engine_level = engine_logger.level
+    root.addHandler(handler)
+    engine_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        engine_logger.setLevel(engine_level)
 
 
 if __name__ == "__main__":

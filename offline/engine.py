@@ -30,6 +30,12 @@ Four behaviours of the engine are adjusted to match AWS (each patch is scoped to
 - A Fail state whose ErrorPath reads a ``States.*`` name (a caught ``States.TaskFailed``) fails the
   execution with that name, where LocalStack's Fail state raised a Python error.
 
+Observing and disturbing a run: ``Engine.run(on_event=...)`` receives each history event as the engine
+writes it (``EventManager._publish_history_event`` is wrapped), so progress is in order and immediate;
+``Engine.inject_lambda_fault`` makes the next invocations of a function fail as the Lambda service
+(``Lambda.ServiceException``, ``Lambda.TooManyRequestsException``...) so the Retry runs; the emulator
+has its own hooks (``engine.sagemaker.inject_fault``, ``fail_training_jobs_when``, ``fail_transform_job``).
+
 Only one engine can be active in a process at a time: the patches are process-wide.
 """
 
@@ -256,7 +262,7 @@ class Stack:
         except KeyError:
             raise OfflineRunError(f"!GetAtt {logical_id}.{attribute} is not known offline") from None
 
-    def resolve(self, value: Any, variables: Mapping[str, str] | None = None) -> Any:
+    def resolve(self, value: Any) -> Any:
         """Evaluates the intrinsic functions the template uses (Ref, GetAtt, Sub, FindInMap, Join, Select)."""
         if isinstance(value, Mapping):
             if len(value) == 1:
@@ -908,10 +914,12 @@ class Engine:
         self._create_roles()
         self._create_functions()
         self.sagemaker = self._make_emulator()
+        # The handlers create their clients at import (module level), as Powertools' examples do; a client
+        # created inside a handler call would reach moto's SageMaker instead, which trains nothing.
         for function in self.functions.values():
-            client = getattr(function.module, "sagemaker", None)
-            if client is not None and hasattr(client, "meta"):
-                route_client_to_emulator(client, self.sagemaker)
+            for value in vars(function.module).values():
+                if _is_client_of(value, "sagemaker"):
+                    route_client_to_emulator(value, self.sagemaker)
         self._create_state_machine()
 
     def _make_emulator(self) -> Any:
@@ -933,8 +941,12 @@ class Engine:
         for logical_id, resource in self.stack.resources.items():
             kind = resource.get("Type")
             if kind == "AWS::IAM::Role":
-                service = _trusted_service(resource)
-                self._create_role(self.stack.refs[logical_id], service)
+                document = self.stack.resolve(
+                    (resource.get("Properties") or {}).get("AssumeRolePolicyDocument")
+                )
+                self.iam.create_role(
+                    RoleName=self.stack.refs[logical_id], AssumeRolePolicyDocument=json.dumps(document)
+                )
             elif kind == "AWS::Serverless::Function":
                 self._create_role(self.stack.refs[f"{logical_id}Role"], "lambda.amazonaws.com")
 
@@ -1199,17 +1211,10 @@ class Engine:
         return [f"s3://{bucket}/{key}" for key in keys]
 
 
-def _trusted_service(resource: Mapping[str, Any]) -> str:
-    statements = (((resource.get("Properties") or {}).get("AssumeRolePolicyDocument")) or {}).get(
-        "Statement"
-    ) or []
-    for statement in statements:
-        service = (statement.get("Principal") or {}).get("Service")
-        if isinstance(service, str) and not service.startswith("states."):
-            return service
-        if service is not None:
-            return "states.amazonaws.com"
-    return "lambda.amazonaws.com"
+def _is_client_of(value: Any, service: str) -> bool:
+    from botocore.client import BaseClient
+
+    return isinstance(value, BaseClient) and value.meta.service_model.service_name == service
 
 
 def _zip_directory(directory: Path) -> bytes:

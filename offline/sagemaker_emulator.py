@@ -9,9 +9,9 @@ Create calls run their jobs to the end before they return; Describe calls then r
 does. Every request is validated against botocore's input shape, maxima and patterns included
 (``offline.request_validation``). Errors are ``botocore.exceptions.ClientError`` with SageMaker's codes.
 
-Where SageMaker's behaviour is documented or widely reported, it is followed (the source is named next to
-the code); where the emulator cannot follow (an algorithm other than XGBoost, manifests, warm start), the
-request is refused with a ValidationException saying so.
+Where SageMaker's behaviour is documented or widely reported, it is followed (comments name the source
+where it matters); where the emulator cannot follow (an algorithm other than XGBoost, manifests, warm
+start), the request is refused with a ValidationException saying so.
 """
 
 from __future__ import annotations
@@ -195,6 +195,10 @@ class LocalSageMaker:
         self.partition = partition_of(region)
         self._listener = listener
         self._lock = threading.RLock()
+        # Training jobs run in threads: S3 calls (moto's S3 is not known to be thread-safe) and the channel
+        # cache are taken one at a time, and listeners see one event at a time.
+        self._s3_lock = threading.RLock()
+        self._emit_lock = threading.RLock()
         self._tuning_jobs: dict[str, _TuningJob] = {}  # by lower-case name: names are not case sensitive
         self._training_jobs: dict[str, _TrainingJob] = {}
         self._models: dict[str, dict[str, Any]] = {}
@@ -257,7 +261,8 @@ class LocalSageMaker:
         if self._listener is None:
             return
         try:
-            self._listener(event, json_safe(data))
+            with self._emit_lock:
+                self._listener(event, json_safe(data))
         except Exception:  # a progress printer must never break a job
             logger.exception("the listener failed on %s", event)
 
@@ -289,7 +294,16 @@ class LocalSageMaker:
                 )
             self._tuning_jobs[name.lower()] = job
             self._tags[arn] = list(request.get("Tags") or [])
-        self._run_tuning(job)
+        try:
+            self._run_tuning(job)
+        except Exception as e:
+            # An emulator bug: the job must not stay InProgress for a poller to wait on forever.
+            with self._lock:
+                job.status, job.end_time = "Failed", _now()
+                job.failure_reason = f"InternalFailure: the offline emulator failed: {e!r}"[
+                    :MAX_FAILURE_REASON
+                ]
+            raise
         return {"HyperParameterTuningJobArn": arn}
 
     def _tuning_plan(self, operation: str, request: dict[str, Any]) -> _TuningPlan:
@@ -469,12 +483,13 @@ class LocalSageMaker:
                 run.result()  # re-raises an emulator bug; job failures are recorded on the job
             # Told in launch order, so the sampler's history does not depend on which thread finished first.
             for trial, training_job in batch:
+                with self._lock:
+                    self._update_best(job, training_job)
                 self._tell(study, trial, training_job)
                 if isinstance(pruner, hpo.RunningAverageMedianPruner) and training_job.history:
                     pruner.record_finished(training_job.history)
             if self._gave_up(job):
                 break
-        self._finish_tuning(job)
 
     def _tuning_should_stop(self, job: _TuningJob, started: float) -> bool:
         plan = job.plan
@@ -645,9 +660,8 @@ class LocalSageMaker:
             )
             training_job.objective = objective
             training_job.objective_status = "Succeeded" if objective is not None else "Failed"
-            self._update_best(job, training_job)
             job.last_modified = end
-        best = self._training_jobs[job.best] if job.best else None
+            best = self._best_finished(job)
         self._emit(
             "training_job_completed",
             {
@@ -670,6 +684,14 @@ class LocalSageMaker:
                 },
             },
         )
+
+    def _best_finished(self, job: _TuningJob) -> _TrainingJob | None:
+        """The best of the jobs finished so far (the tuning job's own best is updated batch by batch)."""
+        finished = [j for n in job.training_jobs if (j := self._training_jobs[n]).objective is not None]
+        if not finished:
+            return None
+        sign = -1.0 if job.plan.maximize else 1.0
+        return min(finished, key=lambda j: (sign * (j.objective or 0.0), j.index))
 
     def _update_best(self, job: _TuningJob, candidate: _TrainingJob) -> None:
         if candidate.objective is None:
@@ -733,13 +755,14 @@ class LocalSageMaker:
             return None
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
         key = (uri, channel.get("ContentType"), channel.get("CompressionType"), csv_weights)
-        if key not in cache:
-            # Read once per tuning job; a failure is remembered too, so every job reports it the same way.
-            try:
-                cache[key] = self._read_channel(channel, csv_weights)
-            except algorithm.AlgorithmFailure as failure:
-                cache[key] = failure
-        data = cache[key]
+        with self._s3_lock:
+            if key not in cache:
+                # Read once per tuning job; a failure is remembered too, so every job reports it alike.
+                try:
+                    cache[key] = self._read_channel(channel, csv_weights)
+                except algorithm.AlgorithmFailure as failure:
+                    cache[key] = failure
+            data = cache[key]
         if isinstance(data, algorithm.AlgorithmFailure):
             raise data
         if data is None:
@@ -772,8 +795,10 @@ class LocalSageMaker:
         output = description["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         uri = f"{output}/{description['TrainingJobName']}/output/model.tar.gz"
         bucket, key = split_s3_uri(uri)
+        body = algorithm.model_tarball(model)
         try:
-            self._s3.put_object(Bucket=bucket, Key=key, Body=algorithm.model_tarball(model))
+            with self._s3_lock:
+                self._s3.put_object(Bucket=bucket, Key=key, Body=body)
         except (ClientError, BotoCoreError) as e:
             raise algorithm.client_error(f"Failed to upload the model artifact to {uri}: {e}") from None
         return uri
@@ -1066,7 +1091,15 @@ class LocalSageMaker:
             self._transform_jobs[name] = description
             self._transform_stops[name] = threading.Event()
             self._tags[arn] = list(request.get("Tags") or [])
-        self._run_transform(description, model)
+        try:
+            self._run_transform(description, model)
+        except Exception as e:
+            with self._lock:
+                description["TransformJobStatus"] = "Failed"
+                description["FailureReason"] = f"InternalFailure: the offline emulator failed: {e!r}"[
+                    :MAX_FAILURE_REASON
+                ]
+            raise
         return {"TransformJobArn": arn}
 
     def _run_transform(self, description: dict[str, Any], model: dict[str, Any]) -> None:

@@ -24,7 +24,6 @@ import math
 import tarfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -315,7 +314,9 @@ class ChannelData:
         # histogram index with the DMatrix, and builds it lazily (so threads do not share one).
         key = (nthread, threading.get_ident())
         if key not in self._dmatrix:
-            self._dmatrix[key] = xgb.DMatrix(self.features, label=self.labels, weight=self.weights, nthread=nthread)
+            self._dmatrix[key] = xgb.DMatrix(
+                self.features, label=self.labels, weight=self.weights, nthread=nthread
+            )
         return self._dmatrix[key]
 
 
@@ -324,9 +325,7 @@ def parse_csv(body: bytes, where: str) -> np.ndarray:
     if not body.strip():
         return np.zeros((0, 0), dtype=np.float32)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            array = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float32, ndmin=2)
+        array = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float32, ndmin=2)
     except ValueError as e:
         raise client_error(
             f"Loading csv data failed with Exception, please ensure data is in csv format: {where}: "
@@ -438,18 +437,17 @@ def train(
     callbacks.append(hook)
     history: dict[str, dict[str, list[float]]] = {}
     try:
-        with warnings.catch_warnings():
-            # XGBoost warns of parameters a booster does not use; the container's log would show them.
-            warnings.simplefilter("ignore")
-            booster = xgb.train(
-                dict(config.params),
-                dtrain,
-                num_boost_round=config.num_round,
-                evals=evals,
-                evals_result=history,
-                callbacks=callbacks,
-                verbose_eval=False,
-            )
+        # verbosity 0 (the default here) keeps XGBoost's warnings about unused parameters quiet; they are
+        # not silenced with warnings.catch_warnings, which is not thread-safe and jobs run in threads.
+        booster = xgb.train(
+            dict(config.params),
+            dtrain,
+            num_boost_round=config.num_round,
+            evals=evals,
+            evals_result=history,
+            callbacks=callbacks,
+            verbose_eval=False,
+        )
     except xgb.core.XGBoostError as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise AlgorithmFailure(

@@ -257,16 +257,29 @@ def test_a_tuning_job_name_longer_than_32_characters_is_rejected_in_sagemakers_w
     )
 
 
-def test_a_uuid_execution_name_is_too_long_and_breaks_the_pattern(workspace: Workspace) -> None:
-    name = str(uuid.UUID(int=7))  # 36 characters, as the console names executions
+def test_a_console_execution_name_is_too_long_for_a_tuning_job(workspace: Workspace) -> None:
+    name = str(uuid.UUID(int=7))  # 36 characters, as the console names executions; the pattern allows it
+    with pytest.raises(ClientError) as excinfo:
+        workspace.sagemaker.create_hyper_parameter_tuning_job(**tuning_request(workspace.dataset, name))
+    _, message = error_of(excinfo)
+    assert message.startswith(
+        f"1 validation error detected: Value '{name}' at 'hyperParameterTuningJobName' "
+    )
+    assert message.endswith("Member must have length less than or equal to 32")
+
+
+def test_a_name_breaking_length_and_pattern_reports_both(workspace: Workspace) -> None:
+    name = "a" * 33  # 33 alphanumerics: the pattern allows 32
     with pytest.raises(ClientError) as excinfo:
         workspace.sagemaker.create_hyper_parameter_tuning_job(**tuning_request(workspace.dataset, name))
     _, message = error_of(excinfo)
     assert message.startswith(
         f"2 validation errors detected: Value '{name}' at 'hyperParameterTuningJobName' "
     )
-    assert "Member must have length less than or equal to 32" in message
-    assert "Member must satisfy regular expression pattern" in message
+    assert "Member must have length less than or equal to 32; Value " in message
+    assert message.endswith(
+        "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}"
+    )
 
 
 def test_a_name_that_breaks_the_pattern_is_rejected(workspace: Workspace) -> None:
@@ -299,8 +312,8 @@ def test_a_missing_required_member_is_reported_as_null(workspace: Workspace) -> 
     assert error_of(excinfo) == (
         "ValidationException",
         "1 validation error detected: Value null at "
-        "'hyperParameterTuningJobConfig.resourceLimits.maxParallelTrainingJobs' failed to satisfy constraint: "
-        "Member must not be null",
+        "'hyperParameterTuningJobConfig.resourceLimits.maxParallelTrainingJobs' failed to satisfy "
+        "constraint: Member must not be null",
     )
 
 
@@ -588,9 +601,10 @@ def test_describe_responses_fit_botocores_output_shapes(
 ) -> None:
     space, name, _ = best_model
     _, description = tuned
+    api = space.sagemaker
     responses = {
         "DescribeHyperParameterTuningJob": description,
-        "ListTrainingJobsForHyperParameterTuningJob": space.sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
+        "ListTrainingJobsForHyperParameterTuningJob": api.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=description["HyperParameterTuningJobName"]
         ),
         "DescribeTrainingJob": space.sagemaker.describe_training_job(TrainingJobName=name),
@@ -707,8 +721,8 @@ def test_unreadable_training_data_fails_every_job_and_the_tuning_job(workspace: 
     assert description["HyperParameterTuningJobStatus"] == "Failed"
     assert "BestTrainingJob" not in description
     assert description["FailureReason"] == (
-        "No training job succeeded after 4 attempts. For additional details, please take a look at the training "
-        "job failures by listing training jobs for the hyperparameter tuning job."
+        "No training job succeeded after 4 attempts. For additional details, please take a look at the "
+        "training job failures by listing training jobs for the hyperparameter tuning job."
     )
     assert description["TrainingJobStatusCounters"]["NonRetryableError"] == 4
     for summary in workspace.training_jobs(workspace.dataset["tuningJobName"]):
@@ -750,6 +764,28 @@ def test_the_containers_hyperparameter_checks_fail_the_jobs(workspace: Workspace
     workspace.tune(request)
     reasons = {s["FailureReason"] for s in workspace.training_jobs("no-num-round")}
     assert reasons == {"ClientError: Missing required hyperparameter: num_round"}
+
+
+def test_a_target_objective_value_ends_the_tuning_job_once_reached(workspace: Workspace) -> None:
+    request = tuning_request(workspace.dataset)
+    config(request)["TuningJobCompletionCriteria"] = {"TargetObjectiveMetricValue": 100.0}
+    description = workspace.tune(request)
+    assert description["HyperParameterTuningJobStatus"] == "Completed"
+    assert len(workspace.training_jobs(request["HyperParameterTuningJobName"])) == 2  # the first batch
+
+
+def test_without_the_objectives_channel_no_job_reports_an_objective(workspace: Workspace) -> None:
+    request = tuning_request(workspace.dataset)
+    channels = request["TrainingJobDefinition"]["InputDataConfig"]
+    channels[:] = [c for c in channels if c["ChannelName"] != "validation"]
+    description = workspace.tune(request)
+    assert description["HyperParameterTuningJobStatus"] == "Failed"
+    assert description["FailureReason"].startswith(
+        "No training job emitted the objective metric validation:rmse."
+    )
+    assert description["TrainingJobStatusCounters"]["Completed"] == 4
+    assert description["ObjectiveStatusCounters"]["Failed"] == 4
+    assert "BestTrainingJob" not in description
 
 
 def test_a_grid_search_runs_every_categorical_combination_once(workspace: Workspace) -> None:
@@ -795,27 +831,41 @@ def test_hyperband_caps_boosting_rounds_at_max_resource(workspace: Workspace) ->
     assert any(e["rounds"] == 40 for e in completed)
 
 
-def test_stopping_the_tuning_job_stops_the_jobs_not_yet_run(workspace: Workspace) -> None:
+def test_stopping_the_tuning_job_launches_no_more_jobs(workspace: Workspace) -> None:
     def stop_after_first(event: str, data: dict[str, Any]) -> None:
         if event == "training_job_completed" and data["index"] == 1:
             workspace.sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=data["tuningJob"])
 
     workspace.sagemaker._listener = stop_after_first
-    description = workspace.tune(tuning_request(workspace.dataset))
+    request = tuning_request(workspace.dataset)
+    config(request)["ResourceLimits"]["MaxParallelTrainingJobs"] = 1
+    description = workspace.tune(request)
     assert description["HyperParameterTuningJobStatus"] == "Stopped"
-    # The second job of the first batch was already launched; SageMaker stops it, and launches no more.
     assert description["TrainingJobStatusCounters"] == {
         "Completed": 1,
         "InProgress": 0,
         "RetryableError": 0,
         "NonRetryableError": 0,
-        "Stopped": 1,
+        "Stopped": 0,
     }
+    assert "BestTrainingJob" in description
     with pytest.raises(ClientError) as excinfo:
         workspace.sagemaker.stop_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=workspace.dataset["tuningJobName"]
+            HyperParameterTuningJobName=request["HyperParameterTuningJobName"]
         )
     assert error_of(excinfo)[0] == "ValidationException"
+
+
+def test_stopping_the_tuning_job_stops_its_running_jobs(workspace: Workspace) -> None:
+    def stop_when_the_batch_starts(event: str, data: dict[str, Any]) -> None:
+        if event == "training_job_started" and data["index"] == 2:
+            workspace.sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=data["tuningJob"])
+
+    workspace.sagemaker._listener = stop_when_the_batch_starts
+    description = workspace.tune(tuning_request(workspace.dataset))
+    assert description["HyperParameterTuningJobStatus"] == "Stopped"
+    assert description["TrainingJobStatusCounters"]["Stopped"] == 2
+    assert sum(description["TrainingJobStatusCounters"].values()) == 2
 
 
 # --- search space and early stopping, in isolation ---------------------------------------------------
@@ -936,6 +986,9 @@ def test_the_transform_writes_one_prediction_per_record_from_the_model(
     job = space.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     assert job["TransformJobArn"].endswith(f":transform-job/{request['TransformJobName']}")
+    shape = operation_model("DescribeTransformJob").output_shape
+    assert not ParamValidator().validate(job, shape).has_errors()
+    assert constraint_errors(job, shape) == []
     lines = space.get(f"{space.dataset['transformOutputUri']}test.csv.out").decode().splitlines()
     assert len(lines) == TEST_ROWS
     expected = booster.predict(xgb.DMatrix(np.array([row[1:] for row in space.test], dtype=np.float32)))
@@ -971,7 +1024,7 @@ def test_a_record_with_too_many_features_fails_the_transform_job(
     best_model: tuple[Workspace, str, xgb.Booster],
 ) -> None:
     space, name, _ = best_model
-    space.put("wide/test.csv", _csv([row + [0.5] for row in space.test]))  # label + 10 features + 1
+    space.put("wide/test.csv", _csv([[*row, 0.5] for row in space.test]))  # label + 10 features + 1
     dataset = {
         **space.dataset,
         "testUri": f"s3://{space.bucket}/wide/",
@@ -1005,14 +1058,16 @@ def test_a_record_one_feature_short_is_accepted_as_the_container_does(
 def test_assemble_with_none_concatenates_single_record_responses(
     best_model: tuple[Workspace, str, xgb.Booster],
 ) -> None:
-    space, name, _ = best_model
+    space, name, booster = best_model
     dataset = {**space.dataset, "transformOutputUri": f"s3://{space.bucket}/glued/"}
     request = transform_request(dataset, name, "glued-" + uuid.uuid4().hex[:6])
     request["BatchStrategy"] = "SingleRecord"
     request["TransformOutput"]["AssembleWith"] = "None"
     space.sagemaker.create_transform_job(**request)
     body = space.get(f"s3://{space.bucket}/glued/test.csv.out").decode()
-    assert "\n" not in body and body.count(".") >= TEST_ROWS
+    # One response per record, each the bare prediction: nothing separates them (a known pitfall).
+    predictions = booster.predict(xgb.DMatrix(np.array([row[1:] for row in space.test], dtype=np.float32)))
+    assert body == "".join(str(np.float32(p)) for p in predictions)
 
 
 def test_a_failed_transform_job_can_be_injected_by_name(

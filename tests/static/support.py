@@ -149,7 +149,7 @@ class Resolver:
         }.get(kind)
         if name_property and name_property in props:
             return self.resolve(props[name_property])
-        if kind in ("AWS::Serverless::StateMachine",):
+        if kind == "AWS::Serverless::StateMachine":
             return f"{logical_id}-{_suffix(logical_id, upper=True)}"
         if kind in ("AWS::Serverless::Function", "AWS::IAM::Role", "AWS::Logs::LogGroup"):
             return f"{self.stack_name}-{logical_id}-{_suffix(logical_id, upper=True)}"
