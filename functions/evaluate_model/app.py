@@ -1,0 +1,165 @@
+"""Evaluate Predictions: test metrics of the batch transform's predictions against the test labels.
+
+Reads every ``*.out`` object under the transform's output prefix (one prediction per line, in the order of
+the test file) and the labels file (one label per line) as streams, so memory stays flat however large the
+test set. Writes the metrics as JSON under the run's prefix and returns them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from itertools import zip_longest
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+logger = logging.getLogger()
+logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+s3 = boto3.client("s3")
+
+_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.*)")
+
+
+class InvalidEvaluationRequest(ValueError):
+    """The event does not name the predictions, the labels and where to write the metrics."""
+
+
+class PredictionCountMismatch(RuntimeError):
+    """The predictions and the labels have different numbers of rows: the metrics would be meaningless."""
+
+
+class InvalidPredictionData(ValueError):
+    """A prediction or a label is not a number, or there is nothing to evaluate."""
+
+
+class EvaluationDataNotFound(RuntimeError):
+    """The predictions or the labels cannot be read from S3."""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    rows: int
+    rmse: float
+    mae: float
+    r2: float | None  # undefined when every label is the same
+    labelMean: float  # camelCase: the state machine reads these keys
+
+
+def parse_s3_uri(value: Any, key: str) -> tuple[str, str]:
+    if not isinstance(value, str):
+        raise InvalidEvaluationRequest(f"'{key}' must be an s3:// URI string, got {type(value).__name__}")
+    match = _S3_URI.fullmatch(value)
+    if not match:
+        raise InvalidEvaluationRequest(f"'{key}' must look like s3://bucket/key, got {value[:200]!r}")
+    return match["bucket"], match["key"]
+
+
+def _lines(client: Any, bucket: str, key: str) -> Iterator[str]:
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code")
+        raise EvaluationDataNotFound(f"cannot read s3://{bucket}/{key}: {code}") from e
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    for chunk in body.iter_chunks(1024 * 1024):
+        pending += decoder.decode(chunk)
+        *complete, pending = pending.split("\n")
+        yield from complete
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
+def _numbers(lines: Iterator[str], where: str) -> Iterator[float]:
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        # A transform output joined with its input has the prediction last.
+        field = text.rsplit(",", 1)[-1]
+        try:
+            value = float(field)
+        except ValueError:
+            raise InvalidPredictionData(f"{where} line {number} is not a number: {text[:80]!r}") from None
+        if not math.isfinite(value):
+            raise InvalidPredictionData(f"{where} line {number} is not finite: {text[:80]!r}")
+        yield value
+
+
+def prediction_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    paginator = client.get_paginator("list_objects_v2")
+    keys = [
+        item["Key"]
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if item["Key"].endswith(".out")
+    ]
+    if not keys:
+        raise EvaluationDataNotFound(f"no prediction file (*.out) under s3://{bucket}/{prefix}")
+    return sorted(keys)
+
+
+def evaluate(client: Any, predictions_uri: str, labels_uri: str) -> Metrics:
+    """One pass over both streams: sums for RMSE, MAE and R squared (Welford for the label variance)."""
+    p_bucket, p_prefix = parse_s3_uri(predictions_uri, "predictionsUri")
+    l_bucket, l_key = parse_s3_uri(labels_uri, "labelsUri")
+    predictions = (
+        value
+        for key in prediction_keys(client, p_bucket, p_prefix)
+        for value in _numbers(_lines(client, p_bucket, key), f"s3://{p_bucket}/{key}")
+    )
+    labels = _numbers(_lines(client, l_bucket, l_key), labels_uri)
+    rows = 0
+    squared = absolute = mean = m2 = 0.0
+    missing = object()
+    for prediction, label in zip_longest(predictions, labels, fillvalue=missing):
+        if prediction is missing or label is missing:
+            rest = predictions if label is missing else labels
+            longer, shorter = ("predictions", "labels") if label is missing else ("labels", "predictions")
+            raise PredictionCountMismatch(
+                f"{rows + 1 + sum(1 for _ in rest)} {longer} but {rows} {shorter}: the predictions under "
+                f"{predictions_uri} and the labels {labels_uri} must have one row per test record"
+            )
+        rows += 1
+        error = prediction - label
+        squared += error * error
+        absolute += abs(error)
+        delta = label - mean
+        mean += delta / rows
+        m2 += delta * (label - mean)
+    if rows == 0:
+        raise InvalidPredictionData(f"no rows to evaluate in {predictions_uri} and {labels_uri}")
+    return Metrics(
+        rows=rows,
+        rmse=math.sqrt(squared / rows),
+        mae=absolute / rows,
+        r2=(1.0 - squared / m2) if m2 > 0 else None,
+        labelMean=mean,
+    )
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Event: ``{"predictionsUri": s3 prefix, "labelsUri": s3 object, "metricsUri": s3 object to write}``."""
+    if not isinstance(event, Mapping):
+        raise InvalidEvaluationRequest(f"the event must be a JSON object, got {type(event).__name__}")
+    m_bucket, m_key = parse_s3_uri(event.get("metricsUri"), "metricsUri")
+    metrics = evaluate(s3, event.get("predictionsUri"), event.get("labelsUri"))
+    result = {**asdict(metrics), "metricsUri": f"s3://{m_bucket}/{m_key}"}
+    s3.put_object(
+        Bucket=m_bucket,
+        Key=m_key,
+        Body=json.dumps(result, indent=2).encode(),
+        ContentType="application/json",
+    )
+    logger.info("test metrics", extra={"metrics": result})
+    return result

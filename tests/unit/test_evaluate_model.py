@@ -1,0 +1,174 @@
+"""Evaluate Predictions: metrics from the transform's output and the test labels; mismatches are errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+PREFIX = "runs/run-0123456789ab"
+
+
+@pytest.fixture
+def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
+    return load_handler("evaluate_model")
+
+
+def _put_lines(s3_client: Any, bucket: str, key: str, values: list[Any]) -> None:
+    s3_client.put_object(Bucket=bucket, Key=key, Body="".join(f"{v}\n" for v in values).encode())
+
+
+def _event(bucket: str) -> dict[str, str]:
+    return {
+        "predictionsUri": f"s3://{bucket}/{PREFIX}/predictions/",
+        "labelsUri": f"s3://{bucket}/{PREFIX}/data/test-labels/test_labels.csv",
+        "metricsUri": f"s3://{bucket}/{PREFIX}/evaluation/metrics.json",
+    }
+
+
+def _write(s3_client: Any, bucket: str, predictions: list[Any], labels: list[Any]) -> None:
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/test.csv.out", predictions)
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/test_labels.csv", labels)
+
+
+def test_metrics_match_a_direct_computation_and_are_written_to_s3(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    rng = random.Random(7)
+    labels = [rng.uniform(-5, 25) for _ in range(500)]
+    predictions = [y + rng.gauss(0, 1.5) for y in labels]
+    _write(s3_client, bucket, [f"{p:.6f}" for p in predictions], [f"{y:.6f}" for y in labels])
+    labels = [float(f"{y:.6f}") for y in labels]
+    predictions = [float(f"{p:.6f}") for p in predictions]
+
+    result = app.lambda_handler(_event(bucket), None)
+
+    n = len(labels)
+    mean = sum(labels) / n
+    sse = sum((p - y) ** 2 for p, y in zip(predictions, labels, strict=True))
+    assert result["rows"] == n
+    assert result["rmse"] == pytest.approx(math.sqrt(sse / n), rel=1e-12)
+    assert result["mae"] == pytest.approx(
+        sum(abs(p - y) for p, y in zip(predictions, labels, strict=True)) / n
+    )
+    assert result["r2"] == pytest.approx(1 - sse / sum((y - mean) ** 2 for y in labels), rel=1e-9)
+    assert result["labelMean"] == pytest.approx(mean)
+    stored = json.loads(
+        s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}/evaluation/metrics.json")["Body"].read()
+    )
+    assert stored == result
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_perfect_predictions_give_zero_error_and_r2_of_one(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    _write(s3_client, bucket, [1, 2, 3, 4], [1, 2, 3, 4])
+
+    result = app.lambda_handler(_event(bucket), None)
+
+    assert (result["rmse"], result["mae"], result["r2"]) == (0.0, 0.0, 1.0)
+
+
+def test_constant_labels_leave_r2_undefined_not_a_division_error(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    _write(s3_client, bucket, [2.0, 4.0], [3.0, 3.0])
+
+    result = app.lambda_handler(_event(bucket), None)
+
+    assert result["r2"] is None
+    assert result["rmse"] == 1.0
+
+
+def test_joined_transform_output_uses_the_last_column_as_the_prediction(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    """With DataProcessing JoinSource=Input an output line is the input record followed by the prediction."""
+    _write(s3_client, bucket, ["0.1,0.2,5.0", "0.3,0.4,7.0"], [5.0, 8.0])
+
+    result = app.lambda_handler(_event(bucket), None)
+
+    assert result["rows"] == 2
+    assert result["mae"] == 0.5
+
+
+def test_several_prediction_files_are_read_in_key_order(app: ModuleType, s3_client: Any, bucket: str) -> None:
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/b.csv.out", [3.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/a.csv.out", [1.0, 2.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/_SUCCESS", ["ignored"])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/test_labels.csv", [1.0, 2.0, 3.0])
+
+    assert app.lambda_handler(_event(bucket), None)["rmse"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("predictions", "labels", "words"),
+    [([1, 2, 3], [1, 2], "3 predictions but 2 labels"), ([1], [1, 2, 3], "3 labels but 1 predictions")],
+)
+def test_row_count_mismatch_is_an_error_naming_both_counts(
+    app: ModuleType, s3_client: Any, bucket: str, predictions: list[int], labels: list[int], words: str
+) -> None:
+    _write(s3_client, bucket, predictions, labels)
+
+    with pytest.raises(app.PredictionCountMismatch, match=words):
+        app.lambda_handler(_event(bucket), None)
+    # No metrics are written for a mismatched pair.
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/evaluation/")
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"), [("abc", "not a number"), ("nan", "not finite"), ("inf", "not finite")]
+)
+def test_a_non_numeric_prediction_names_its_line(
+    app: ModuleType, s3_client: Any, bucket: str, bad: str, words: str
+) -> None:
+    _write(s3_client, bucket, [1.0, bad], [1.0, 2.0])
+
+    with pytest.raises(app.InvalidPredictionData, match=rf"line 2 is {words}"):
+        app.lambda_handler(_event(bucket), None)
+
+
+def test_empty_files_are_an_error(app: ModuleType, s3_client: Any, bucket: str) -> None:
+    _write(s3_client, bucket, [], [])
+
+    with pytest.raises(app.InvalidPredictionData, match="no rows"):
+        app.lambda_handler(_event(bucket), None)
+
+
+def test_missing_predictions_and_missing_labels_are_named_errors(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    with pytest.raises(app.EvaluationDataNotFound, match=r"no prediction file \(\*\.out\)"):
+        app.lambda_handler(_event(bucket), None)
+
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/test.csv.out", [1.0])
+    with pytest.raises(app.EvaluationDataNotFound, match="NoSuchKey"):
+        app.lambda_handler(_event(bucket), None)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"predictionsUri": None}, "'predictionsUri' must be an s3:// URI string, got NoneType"),
+        ({"labelsUri": 7}, "'labelsUri' must be an s3:// URI string, got int"),
+        ({"metricsUri": "https://example.com/x"}, "'metricsUri' must look like s3://bucket/key"),
+        ({"labelsUri": "s3://UPPER/x"}, "'labelsUri' must look like s3://bucket/key"),
+    ],
+)
+def test_bad_uris_are_invalid_evaluation_requests(
+    app: ModuleType, bucket: str, change: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(app.InvalidEvaluationRequest, match=words):
+        app.lambda_handler({**_event(bucket), **change}, None)
+
+
+@pytest.mark.parametrize("event", [None, [], "s3://b/k", 3])
+def test_an_event_that_is_not_an_object_is_rejected(app: ModuleType, event: Any) -> None:
+    with pytest.raises(app.InvalidEvaluationRequest, match="must be a JSON object"):
+        app.lambda_handler(event, None)
