@@ -29,8 +29,7 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) -m offline $(if $(INPUT),--input $(INPUT))
 
-test: venv
-	$(PY) -m ruff check .
+test: lint
 	$(PY) -m pytest
 
 unit: venv
@@ -39,9 +38,23 @@ unit: venv
 static: venv
 	$(PY) -m pytest tests/static
 
-lint: venv
+# checkov pins an old boto3 that breaks aws-sam-cli (REFERENCE section 6): it gets a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $$(bash .ci/find-python) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+# Style, then security: bandit on the functions, checkov on the template (it reads SAM resources and Globals;
+# each check the template does not follow is skipped in the resource's Metadata with its reason).
+# --skip-download: checkov would otherwise fetch guidelines from its vendor's API, which our machines cannot reach.
+lint: venv $(CHECKOV_VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m bandit --quiet --recursive functions
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 validate: venv
 	sam validate --lint
@@ -55,3 +68,9 @@ mapping: venv
 
 clean:
 	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache
+
+# Measures the project's claims (model quality against the sample, offline run time, data set generation
+# speed and memory, handler cold start): prints a table, writes bench/results.json. QUICK=1: fewer runs.
+.PHONY: bench
+bench: venv
+	$(PY) -m bench.run $(if $(QUICK),--quick)

@@ -4,8 +4,9 @@ What runs, and where:
 
 - The definition is ``statemachine/tuning.asl.json`` with the template's ``DefinitionSubstitutions`` applied
   (parameters at their defaults unless overridden, ARNs of the resources created here, the XGBoost image
-  from the template's mapping for the region). It is checked with statelint, then executed by moto's
-  Step Functions engine (LocalStack's ASL interpreter) in a background thread.
+  from the template's mapping for the region), all resolved by ``offline.template.Stack``. It is checked
+  with statelint, then executed by moto's Step Functions engine (LocalStack's ASL interpreter) in a
+  background thread.
 - Lambda: the template's three functions are created in moto's Lambda (``use_docker: False``), and
   ``LambdaSimpleBackend.invoke`` is patched to run the real handler from ``functions/<dir>/app.py`` in
   process, with the environment the template gives the function. A handler exception reaches the state
@@ -30,11 +31,17 @@ Four behaviours of the engine are adjusted to match AWS (each patch is scoped to
 - A Fail state whose ErrorPath reads a ``States.*`` name (a caught ``States.TaskFailed``) fails the
   execution with that name, where LocalStack's Fail state raised a Python error.
 
+Two costs are cut without changing what runs: moto's ANTLR parse of the definition (about 0.2 s, done on
+create and again for every execution) is kept per definition text, and every client of the run comes from
+one boto3 session kept for the process, so botocore reads each service model once.
+
 Observing and disturbing a run: ``Engine.run(on_event=...)`` receives each history event as the engine
 writes it (``EventManager._publish_history_event`` is wrapped), so progress is in order and immediate;
 ``Engine.inject_lambda_fault`` makes the next invocations of a function fail as the Lambda service
 (``Lambda.ServiceException``, ``Lambda.TooManyRequestsException``...) so the Retry runs; the emulator
 has its own hooks (``engine.sagemaker.inject_fault``, ``fail_training_jobs_when``, ``fail_transform_job``).
+``Engine.sagemaker_requests`` keeps every request a SageMaker task state handed the emulator, as the
+engine evaluated it (paths filled, intrinsics applied), with the state and the execution that sent it.
 
 Only one engine can be active in a process at a time: the patches are process-wide.
 """
@@ -44,7 +51,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
-import hashlib
+import functools
 import importlib.util
 import io
 import json
@@ -64,16 +71,24 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_FILE = ROOT / "template.yaml"
-DEFINITION_FILE = ROOT / "statemachine" / "tuning.asl.json"
-STATE_MACHINE_LOGICAL_ID = "TuningStateMachine"
-DEFAULT_STACK_NAME = "sagemaker-xgboost-tuning"  # samconfig.toml's stack_name
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+from offline.request_validation import operation_model
+from offline.template import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    DEFINITION_FILE,
+    STATE_MACHINE_LOGICAL_ID,
+    TEMPLATE_FILE,
+    Stack,
+    SubstitutionError,
+    TemplateError,
+    load_template,
+)
+
 # 1 s of a retry interval in the definition becomes 10 ms offline.
 DEFAULT_RETRY_SLEEP_SCALE = 0.01
 POLL_SECONDS = 0.05
+_EXECUTION_END_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 
 logger = logging.getLogger(__name__)
 
@@ -95,255 +110,6 @@ class OfflineRunError(RuntimeError):
 
 class DefinitionError(OfflineRunError):
     """The substituted definition is not one Step Functions would accept."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# The template: parameters, physical resources, intrinsic functions
-# --------------------------------------------------------------------------------------------------------
-
-
-def load_template(path: Path = TEMPLATE_FILE) -> dict[str, Any]:
-    """template.yaml with its short-form intrinsics (!Ref, !Sub...) as their long forms."""
-    from cfnlint.decode import cfn_yaml
-
-    try:
-        return cfn_yaml.load(str(path))
-    except Exception as e:
-        raise OfflineRunError(f"cannot read the template {path}: {e}") from e
-
-
-def resolve_parameters(template: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, str]:
-    """Parameter values as CloudFormation would take them: defaults, overrides checked against constraints."""
-    declared: Mapping[str, Any] = template.get("Parameters") or {}
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise OfflineRunError(
-            f"unknown template parameter(s): {', '.join(unknown)}; "
-            f"the template declares {', '.join(declared)}"
-        )
-    values: dict[str, str] = {}
-    for name, spec in declared.items():
-        if name in overrides:
-            value = overrides[name]
-        elif "Default" in spec:
-            value = spec["Default"]
-        else:
-            raise OfflineRunError(f"template parameter {name} has no Default: pass a value for it")
-        text = str(value)
-        if spec.get("Type") == "Number":
-            try:
-                number = float(text)
-            except ValueError:
-                raise OfflineRunError(f"parameter {name} must be a number, got {text!r}") from None
-            low, high = spec.get("MinValue"), spec.get("MaxValue")
-            if (low is not None and number < float(low)) or (high is not None and number > float(high)):
-                raise OfflineRunError(f"parameter {name} must be between {low} and {high}, got {text}")
-        allowed = spec.get("AllowedValues")
-        if allowed is not None and text not in [str(v) for v in allowed]:
-            raise OfflineRunError(
-                f"parameter {name} must be one of {', '.join(str(v) for v in allowed)}, got {text!r}"
-            )
-        values[name] = text
-    return values
-
-
-def _partition(region: str) -> tuple[str, str]:
-    """(partition, URL suffix) of a region."""
-    if region.startswith("cn-"):
-        return "aws-cn", "amazonaws.com.cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov", "amazonaws.com"
-    if region.startswith("us-iso-"):
-        return "aws-iso", "c2s.ic.gov"
-    if region.startswith("us-isob-"):
-        return "aws-iso-b", "sc2s.sgov.gov"
-    if region.startswith("us-isof-"):
-        return "aws-iso-f", "csp.hci.ic.gov"
-    return "aws", "amazonaws.com"
-
-
-def _suffix(stack: str, logical_id: str, alphabet: str) -> str:
-    """CloudFormation's random suffix of a physical name, derived from the names so runs are reproducible."""
-    digest = hashlib.sha256(f"{stack}/{logical_id}".encode()).digest()
-    return "".join(alphabet[b % len(alphabet)] for b in digest[:12])
-
-
-_UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_LOWER_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-@dataclass
-class Stack:
-    """The template resolved for one region and account: parameters, physical names and ARNs."""
-
-    template: Mapping[str, Any]
-    parameters: dict[str, str]
-    name: str = DEFAULT_STACK_NAME
-    region: str = DEFAULT_REGION
-    account_id: str = DEFAULT_ACCOUNT_ID
-    refs: dict[str, str] = field(default_factory=dict)
-    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.partition, self.url_suffix = _partition(self.region)
-        for logical_id, resource in (self.template.get("Resources") or {}).items():
-            self._name_resource(logical_id, resource.get("Type", ""))
-
-    @property
-    def resources(self) -> Mapping[str, Any]:
-        return self.template.get("Resources") or {}
-
-    def _name_resource(self, logical_id: str, kind: str) -> None:
-        p, region, account = self.partition, self.region, self.account_id
-        if kind == "AWS::S3::Bucket":
-            name = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _LOWER_ALNUM)}".lower()[:63]
-            self.refs[logical_id] = name
-            self.attributes[logical_id] = {
-                "Arn": f"arn:{p}:s3:::{name}",
-                "DomainName": f"{name}.s3.amazonaws.com",
-            }
-        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
-            name = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"[:64]
-            self.refs[logical_id] = name
-            self.attributes[logical_id] = {"Arn": f"arn:{p}:lambda:{region}:{account}:function:{name}"}
-            # SAM's implicit execution role of the function.
-            self._name_resource(f"{logical_id}Role", "AWS::IAM::Role")
-        elif kind == "AWS::IAM::Role":
-            name = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"[:64]
-            self.refs[logical_id] = name
-            self.attributes[logical_id] = {
-                "Arn": f"arn:{p}:iam::{account}:role/{name}",
-                "RoleId": "AROA" + _suffix(self.name, logical_id, _UPPER_ALNUM).upper(),
-            }
-        elif kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
-            name = f"{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"
-            arn = f"arn:{p}:states:{region}:{account}:stateMachine:{name}"
-            self.refs[logical_id] = arn
-            self.attributes[logical_id] = {"Arn": arn, "Name": name}
-        elif kind == "AWS::Logs::LogGroup":
-            props = (self.resources.get(logical_id) or {}).get("Properties") or {}
-            explicit = props.get("LogGroupName")
-            name = (
-                self.resolve(explicit)
-                if explicit is not None
-                else f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"
-            )
-            self.refs[logical_id] = name
-            self.attributes[logical_id] = {"Arn": f"arn:{p}:logs:{region}:{account}:log-group:{name}:*"}
-        else:
-            self.refs[logical_id] = f"{self.name}-{logical_id}-{_suffix(self.name, logical_id, _UPPER_ALNUM)}"
-            self.attributes[logical_id] = {}
-
-    def _pseudo(self, name: str) -> str | None:
-        return {
-            "AWS::Partition": self.partition,
-            "AWS::Region": self.region,
-            "AWS::AccountId": self.account_id,
-            "AWS::URLSuffix": self.url_suffix,
-            "AWS::StackName": self.name,
-            "AWS::StackId": f"arn:{self.partition}:cloudformation:{self.region}:{self.account_id}:stack/"
-            f"{self.name}/{uuid.UUID(bytes=hashlib.md5(self.name.encode()).digest())}",  # noqa: S324 -- an id, not a secret
-        }.get(name)
-
-    def ref(self, name: str) -> str:
-        pseudo = self._pseudo(name)
-        if pseudo is not None:
-            return pseudo
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.refs:
-            return self.refs[name]
-        raise OfflineRunError(f"!Ref {name}: no parameter, pseudo parameter or resource of that name")
-
-    def get_att(self, logical_id: str, attribute: str) -> str:
-        try:
-            return self.attributes[logical_id][attribute]
-        except KeyError:
-            raise OfflineRunError(f"!GetAtt {logical_id}.{attribute} is not known offline") from None
-
-    def resolve(self, value: Any) -> Any:
-        """Evaluates the intrinsic functions the template uses (Ref, GetAtt, Sub, FindInMap, Join, Select)."""
-        if isinstance(value, Mapping):
-            if len(value) == 1:
-                ((key, arg),) = value.items()
-                if key == "Ref":
-                    return self.ref(str(arg))
-                if key == "Fn::GetAtt":
-                    logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
-                    return self.get_att(str(logical_id), str(attribute))
-                if key == "Fn::Sub":
-                    return self._sub(arg)
-                if key == "Fn::FindInMap":
-                    map_name, top, second = (self.resolve(a) for a in arg)
-                    try:
-                        return self.template["Mappings"][map_name][top][second]
-                    except KeyError:
-                        raise OfflineRunError(
-                            f"!FindInMap [{map_name}, {top}, {second}]: "
-                            "no such entry in the template's Mappings"
-                        ) from None
-                if key == "Fn::Join":
-                    delimiter, items = arg
-                    return str(delimiter).join(str(self.resolve(i)) for i in items)
-                if key == "Fn::Select":
-                    index, items = arg
-                    return self.resolve(items)[int(self.resolve(index))]
-                if key.startswith("Fn::"):
-                    raise OfflineRunError(f"intrinsic function {key} is not supported offline")
-            return {k: self.resolve(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        return value
-
-    def _sub(self, arg: Any) -> str:
-        if isinstance(arg, list):
-            text, raw_vars = arg
-            variables = {str(k): str(self.resolve(v)) for k, v in (raw_vars or {}).items()}
-        else:
-            text, variables = arg, {}
-
-        def replace(match: re.Match[str]) -> str:
-            expression = match.group(1)
-            if expression.startswith("!"):
-                return "${" + expression[1:] + "}"
-            if expression in variables:
-                return variables[expression]
-            if "." in expression and expression.split(".", 1)[0] in self.attributes:
-                logical_id, attribute = expression.split(".", 1)
-                return self.get_att(logical_id, attribute)
-            return self.ref(expression)
-
-        return re.sub(r"\$\{([^}]*)\}", replace, str(text))
-
-
-def definition_substitutions(stack: Stack, logical_id: str = STATE_MACHINE_LOGICAL_ID) -> dict[str, str]:
-    resource = stack.resources.get(logical_id)
-    if resource is None:
-        raise OfflineRunError(f"the template has no resource {logical_id}")
-    raw = (resource.get("Properties") or {}).get("DefinitionSubstitutions") or {}
-    return {str(k): str(stack.resolve(v)) for k, v in raw.items()}
-
-
-def substitute_definition(text: str, substitutions: Mapping[str, str], source: str = "definition") -> str:
-    """SAM's DefinitionSubstitutions: every ``${Name}`` replaced; a name with no substitution is an error."""
-
-    missing: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in substitutions:
-            return substitutions[name]
-        missing.append(name)
-        return match.group(0)
-
-    result = re.sub(r"\$\{([^}]*)\}", replace, text)
-    if missing:
-        raise DefinitionError(
-            f"{source}: ${{{missing[0]}}} has no entry in the template's DefinitionSubstitutions "
-            f"(it has {', '.join(sorted(substitutions))})"
-        )
-    return result
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -403,9 +169,6 @@ def validate_definition(definition_text: str, source: str = "definition") -> dic
             + "\n".join(f"  {p}" for p in problems)
         )
     definition = json.loads(definition_text)
-    from botocore.session import get_session
-
-    model = get_session().get_service_model("sagemaker")
     for name, where, state in _walk_states(definition.get("States") or {}):
         match = _SAGEMAKER_RESOURCE.fullmatch(str(state.get("Resource", "")))
         if state.get("Type") != "Task" or not match:
@@ -419,7 +182,7 @@ def validate_definition(definition_text: str, source: str = "definition") -> dic
                 f"{source}: state '{name}': the resource provided {resource} is not recognized. The value is "
                 "not a valid resource ARN, or the resource is not available in this region."
             )
-        members = model.operation_model(action[0].upper() + action[1:]).input_shape.members
+        members = operation_model(action[0].upper() + action[1:]).input_shape.members
         for key in state.get("Parameters") or {}:
             field_name = key.removesuffix(".$")
             if field_name not in members:
@@ -466,11 +229,8 @@ def sagemaker_error_name(operation_name: str, code: str) -> str:
     ``SageMaker.ResourceLimitExceededException``); every other code (ValidationException,
     ThrottlingException...) is the service's generic ``SageMaker.AmazonSageMakerException``.
     """
-    from botocore.session import get_session
-
-    model = get_session().get_service_model("sagemaker")
     try:
-        modelled = {shape.name for shape in model.operation_model(operation_name).error_shapes}
+        modelled = {shape.name for shape in operation_model(operation_name).error_shapes}
     except Exception:
         modelled = set()
     if code in modelled:
@@ -504,6 +264,23 @@ def _emulator() -> Any:
     if engine is None or engine.sagemaker is None:
         raise RuntimeError("no offline engine is running: SageMaker tasks need one")
     return engine.sagemaker
+
+
+@dataclass(frozen=True)
+class SageMakerRequest:
+    """A request a SageMaker task state handed the emulator (Create*, not the .sync polling)."""
+
+    execution_arn: str
+    state: str
+    resource: str
+    operation: str
+    parameters: dict[str, Any]
+
+
+def _record_sagemaker_request(request: SageMakerRequest) -> None:
+    engine = _active_engine
+    if engine is not None:
+        engine.sagemaker_requests.append(request)
 
 
 def _sagemaker_task_class() -> type:
@@ -584,6 +361,16 @@ def _sagemaker_task_class() -> type:
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
         ) -> None:
+            context = env.states.context_object.context_object_data
+            _record_sagemaker_request(
+                SageMakerRequest(
+                    execution_arn=context["Execution"]["Id"],
+                    state=context["State"]["Name"],
+                    resource=self.resource.resource_arn,
+                    operation=self._operation_name(),
+                    parameters=copy.deepcopy(normalised_parameters),
+                )
+            )
             response = _emulator().call(self._operation_name(), copy.deepcopy(normalised_parameters))
             env.stack.append(json_safe(response or {}))
 
@@ -703,16 +490,17 @@ _LAMBDA_FAULT_STATUS = {
 }
 
 
-def _error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
-    """The Python runtime's payload for an unhandled exception."""
-    # The first frame is the runtime's call of the handler, which AWS leaves out too.
-    frames = traceback.extract_tb(error.__traceback__)[1:]
-    return {
-        "errorMessage": str(error),
-        "errorType": type(error).__name__,
+def _runtime_error(
+    message: str, error_type: str, request_id: str, stack_trace: list[str] | None = None
+) -> tuple[bytes, bool]:
+    """The Python runtime's error payload (an unhandled exception or its own failure), and ``errored``."""
+    body = {
+        "errorMessage": message,
+        "errorType": error_type,
         "requestId": request_id,
-        "stackTrace": traceback.format_list(frames),
+        "stackTrace": stack_trace or [],
     }
+    return json.dumps(body).encode(), True
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -793,25 +581,20 @@ class Engine:
     ) -> None:
         self.template_path = Path(template_path)
         self.definition_path = Path(definition_path)
-        self.template = load_template(self.template_path)
-        self.stack = Stack(
-            template=self.template,
-            parameters=resolve_parameters(self.template, parameters),
-            name=stack_name,
-            region=region,
-            account_id=account_id,
-        )
-        self.substitutions = definition_substitutions(self.stack)
-        source = str(self.definition_path)
         try:
-            raw = self.definition_path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise OfflineRunError(f"cannot read the definition {source}: {e}") from e
-        self.definition_text = substitute_definition(raw, self.substitutions, source)
-        self.definition = validate_definition(self.definition_text, source)
+            self.template = load_template(self.template_path)
+            self.stack = Stack(self.template, region, parameters, account_id=account_id, name=stack_name)
+            self.substitutions = self.stack.definition_substitutions()
+            self.definition_text = self.stack.definition_text(self.definition_path)
+        except SubstitutionError as e:
+            raise DefinitionError(str(e)) from e
+        except TemplateError as e:
+            raise OfflineRunError(str(e)) from e
+        self.definition = validate_definition(self.definition_text, str(self.definition_path))
         self.function_code = {k: Path(v) for k, v in (function_code or {}).items()}
         self.retry_sleep_scale = retry_sleep_scale
         self.retry_sleeps: list[float] = []
+        self.sagemaker_requests: list[SageMakerRequest] = []
         self.sagemaker_listener = sagemaker_listener
         self.sagemaker_factory = sagemaker_factory
         self.sagemaker: Any = None
@@ -822,6 +605,7 @@ class Engine:
         self.bucket = self.stack.ref(self._bucket_logical_id())
         self.state_machine_arn = ""
         self._on_event: Callable[[dict[str, Any]], None] | None = None
+        self._execution_ended = threading.Event()
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -837,9 +621,11 @@ class Engine:
             raise OfflineRunError("another offline engine is running in this process")
         try:
             self._start()
-        except BaseException:
+        except BaseException as e:
             self._exit.close()
             _ACTIVE_LOCK.release()
+            if isinstance(e, TemplateError):
+                raise OfflineRunError(str(e)) from e
             raise
         _active_engine = self
         return self
@@ -860,6 +646,7 @@ class Engine:
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
         from moto.stepfunctions.parser.asl.component.state.fail import state_fail
         from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
         env = {**FAKE_AWS_ENV, "AWS_DEFAULT_REGION": self.stack.region, "AWS_REGION": self.stack.region}
         self._exit.enter_context(mock.patch.dict(os.environ, env))
@@ -870,6 +657,13 @@ class Engine:
                 config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
             )
         )
+        # Every client of the run (the engine's, the emulator's, the handlers' module-level ones) comes
+        # from one boto3 session kept for the process, so botocore reads each service model once, not once
+        # per engine (mock_aws would give each engine a fresh default session). It only ever sees this
+        # fake environment.
+        import boto3
+
+        self._exit.enter_context(mock.patch.object(boto3, "DEFAULT_SESSION", _offline_session()))
 
         # The engine, adjusted (see the module docstring).
         self._exit.enter_context(
@@ -896,12 +690,22 @@ class Engine:
                 _live_history(EventManager._publish_history_event, self),
             )
         )
-
-        import boto3
+        self._exit.enter_context(
+            mock.patch.object(
+                AmazonStateLanguageParser,
+                "parse",
+                staticmethod(_parse_with_cached_tree(AmazonStateLanguageParser.parse)),
+            )
+        )
 
         region = self.stack.region
         self.s3 = boto3.client("s3", region_name=region)
-        self.iam = boto3.client("iam", region_name=region)
+        # moto reads the region, and so the partition, from the endpoint's host name. IAM's endpoint in
+        # GovCloud (iam.us-gov.amazonaws.com) names no region, so its roles would get arn:aws: ARNs that
+        # moto's Lambda then refuses; a regional host keeps every partition's roles in their partition.
+        self.iam = boto3.client(
+            "iam", region_name=region, endpoint_url=f"https://iam.{region}.{self.stack.url_suffix}"
+        )
         self.lambda_client = boto3.client("lambda", region_name=region)
         self.sfn = boto3.client("stepfunctions", region_name=region)
 
@@ -945,10 +749,11 @@ class Engine:
                     (resource.get("Properties") or {}).get("AssumeRolePolicyDocument")
                 )
                 self.iam.create_role(
-                    RoleName=self.stack.refs[logical_id], AssumeRolePolicyDocument=json.dumps(document)
+                    RoleName=self.stack.physical_name(logical_id),
+                    AssumeRolePolicyDocument=json.dumps(document),
                 )
             elif kind == "AWS::Serverless::Function":
-                self._create_role(self.stack.refs[f"{logical_id}Role"], "lambda.amazonaws.com")
+                self._create_role(self.stack.physical_name(f"{logical_id}Role"), "lambda.amazonaws.com")
 
     def _create_role(self, name: str, service: str) -> None:
         trust = {
@@ -973,7 +778,7 @@ class Engine:
             )
             function = LambdaFunction(
                 logical_id=logical_id,
-                name=self.stack.refs[logical_id],
+                name=self.stack.physical_name(logical_id),
                 arn=self.stack.get_att(logical_id, "Arn"),
                 code_dir=Path(code_dir),
                 handler=str(props.get("Handler", "app.lambda_handler")),
@@ -1092,38 +897,23 @@ class Engine:
         try:
             event = json.loads(payload.decode("utf-8")) if payload else {}
         except ValueError as e:
-            body = {
-                "errorMessage": f"Unable to unmarshal input: {e}",
-                "errorType": "Runtime.UnmarshalError",
-                "requestId": request_id,
-                "stackTrace": [],
-            }
-            return json.dumps(body).encode(), True
+            return _runtime_error(f"Unable to unmarshal input: {e}", "Runtime.UnmarshalError", request_id)
         handler_name = function.handler.rpartition(".")[2]
         handler = getattr(function.module, handler_name, None)
         if handler is None:
-            body = {
-                "errorMessage": f"Handler '{handler_name}' missing on module",
-                "errorType": "Runtime.HandlerNotFound",
-                "requestId": request_id,
-                "stackTrace": [],
-            }
-            return json.dumps(body).encode(), True
+            message = f"Handler '{handler_name}' missing on module"
+            return _runtime_error(message, "Runtime.HandlerNotFound", request_id)
         try:
             with self._function_environment(function):
                 result = handler(event, context)
         except Exception as e:
-            return json.dumps(_error_payload(e, request_id)).encode(), True
+            # The first frame is the runtime's call of the handler, which AWS leaves out too.
+            frames = traceback.format_list(traceback.extract_tb(e.__traceback__)[1:])
+            return _runtime_error(str(e), type(e).__name__, request_id, frames)
         try:
             return json.dumps(result).encode(), False
         except (TypeError, ValueError) as e:
-            body = {
-                "errorMessage": f"Unable to marshal response: {e}",
-                "errorType": "Runtime.MarshalError",
-                "requestId": request_id,
-                "stackTrace": [],
-            }
-            return json.dumps(body).encode(), True
+            return _runtime_error(f"Unable to marshal response: {e}", "Runtime.MarshalError", request_id)
 
     def _retry_sleep(self, seconds: float) -> None:
         self.retry_sleeps.append(seconds)
@@ -1147,6 +937,7 @@ class Engine:
         input_value = {} if execution_input is None else execution_input
         started = time.monotonic()
         self._on_event = on_event
+        self._execution_ended.clear()
         try:
             execution_arn = self.sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(input_value)
@@ -1162,7 +953,9 @@ class Engine:
                         cause=f"the offline run took longer than {timeout_seconds:g} s",
                     )
                     raise OfflineRunError(f"execution {name} did not finish within {timeout_seconds:g} s")
-                time.sleep(POLL_SECONDS)
+                # The execution's last history event ends the wait at once; its status follows a moment later.
+                if self._execution_ended.wait(POLL_SECONDS):
+                    time.sleep(0.001)
         finally:
             self._on_event = None
         output = description.get("output")
@@ -1179,6 +972,8 @@ class Engine:
         )
 
     def _live_event(self, event: dict[str, Any]) -> None:
+        if event["type"] in _EXECUTION_END_EVENTS:
+            self._execution_ended.set()
         callback = self._on_event
         if callback is None:
             return
@@ -1209,6 +1004,13 @@ class Engine:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return [f"s3://{bucket}/{key}" for key in keys]
+
+
+@functools.cache
+def _offline_session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
 
 
 def _is_client_of(value: Any, service: str) -> bool:
@@ -1318,3 +1120,25 @@ def _live_history(original: Callable[..., None], engine: Engine) -> Callable[...
         engine._live_event(copy.deepcopy(manager._history_event_list[-1]))
 
     return _publish_history_event
+
+
+@functools.lru_cache(maxsize=32)
+def _asl_parse_tree(parse: Callable[[str], tuple[Any, Any]], definition: str) -> Any:
+    """ANTLR's parse tree of a definition (a syntax error raises, and is not cached)."""
+    return parse(definition)[1]
+
+
+def _parse_with_cached_tree(parse: Callable[[str], tuple[Any, Any]]) -> Callable[[str], tuple[Any, Any]]:
+    """moto's ``AmazonStateLanguageParser.parse`` with the ANTLR tree kept per definition text.
+
+    moto parses the definition when the state machine is created and again for every execution, about
+    0.2 s each in ANTLR's pure-Python runtime. The tree is only read: each call still builds the program
+    (the state components) afresh from it, as moto does.
+    """
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    def cached(definition: str) -> tuple[Any, Any]:
+        tree = _asl_parse_tree(parse, definition)
+        return Preprocessor().visit(tree), tree
+
+    return cached

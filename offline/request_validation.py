@@ -8,6 +8,11 @@ value) and enum, and answers with a ``ValidationException`` whose message names 
     constraint: Member must have length less than or equal to 32
 
 This module produces that message, so a request AWS would reject fails offline with the same words.
+
+``response_errors`` applies the same checks to an operation's output as Step Functions hands it to the
+next state (a ``.sync`` task's Describe* result, CreateModel's ``{"ModelArn": ...}``): unknown and missing
+keys, types, lengths, ranges, patterns and enums, and timestamps as Step Functions writes them, in epoch
+milliseconds.
 """
 
 from __future__ import annotations
@@ -34,13 +39,17 @@ _MISSING = re.compile(r'^Missing required parameter in (?P<parent>.*): "(?P<name
 _MINIMUM = re.compile(r"^Invalid (length|value) for parameter .*, valid min (length|value): ")
 
 
+# Step Functions writes SDK timestamps as epoch milliseconds; seconds would be 1000 times smaller.
+_EPOCH_MILLISECONDS = (1e12, 1e13)  # 2001 to 2286
+
+
 @functools.cache
-def service_model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model(SERVICE)
+def service_model(service: str = SERVICE) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
 
 
-def operation_model(operation_name: str) -> OperationModel:
-    return service_model().operation_model(operation_name)
+def operation_model(operation_name: str, service: str = SERVICE) -> OperationModel:
+    return service_model(service).operation_model(operation_name)
 
 
 def client_error(operation_name: str, code: str, message: str, status: int = 400) -> ClientError:
@@ -69,10 +78,43 @@ def validate_request(operation_name: str, params: dict[str, Any]) -> None:
         raise validation_exception(operation_name, validation_message(errors))
 
 
-def request_errors(operation_name: str, params: dict[str, Any]) -> list[str]:
-    shape = operation_model(operation_name).input_shape
+def request_errors(operation_name: str, params: Any, service: str = SERVICE) -> list[str]:
+    """Everything wrong with ``params`` as the input of the operation, in SageMaker's words."""
+    return _shape_errors(params, operation_model(operation_name, service).input_shape, ParamValidator())
+
+
+def response_errors(operation_name: str, response: Any, service: str = SERVICE) -> list[str]:
+    """Everything wrong with ``response`` as the operation's output once Step Functions passed it on."""
+    return _shape_errors(
+        response, operation_model(operation_name, service).output_shape, _StepFunctionsOutput()
+    )
+
+
+class _StepFunctionsOutput(ParamValidator):
+    """botocore's checks for an SDK response as JSON from Step Functions: timestamps are epoch
+    milliseconds, and a JSON boolean is no integer (Python's ``bool`` is an ``int``)."""
+
+    def _validate_timestamp(self, param: Any, shape: Shape, errors: Any, name: str) -> None:
+        low, high = _EPOCH_MILLISECONDS
+        if isinstance(param, bool) or not isinstance(param, (int, float)) or not low <= param < high:
+            errors.report(
+                name, "invalid type", param=param, valid_types=["epoch milliseconds (2001 to 2286)"]
+            )
+
+    def _validate_integer(self, param: Any, shape: Shape, errors: Any, name: str) -> None:
+        if isinstance(param, bool):
+            errors.report(name, "invalid type", param=param, valid_types=[str(int)])
+        else:
+            super()._validate_integer(param, shape, errors, name)
+
+    # botocore checks a long exactly as an integer.
+    _validate_long = _validate_integer
+
+
+def _shape_errors(value: Any, shape: Shape, validator: ParamValidator) -> list[str]:
+    """botocore's report (types, required and unknown keys) and the constraints botocore leaves out."""
     errors: list[str] = []
-    report = ParamValidator().validate(params, shape)
+    report = validator.validate(value, shape)
     if report.has_errors():
         for line in report.generate_report().splitlines():
             missing = _MISSING.match(line)
@@ -82,7 +124,7 @@ def request_errors(operation_name: str, params: dict[str, Any]) -> list[str]:
                 errors.append(f"Value null at '{path}' failed to satisfy constraint: Member must not be null")
             elif not _MINIMUM.match(line):
                 errors.append(line)
-    errors.extend(constraint_errors(params, shape))
+    errors.extend(constraint_errors(value, shape))
     return errors
 
 

@@ -45,6 +45,10 @@ class EvaluationDataNotFound(RuntimeError):
     """The predictions or the labels cannot be read from S3."""
 
 
+class MetricsWriteError(RuntimeError):
+    """The metrics could not be written to S3."""
+
+
 @dataclass(frozen=True)
 class Metrics:
     rows: int
@@ -71,11 +75,14 @@ def _lines(client: Any, bucket: str, key: str) -> Iterator[str]:
         raise EvaluationDataNotFound(f"cannot read s3://{bucket}/{key}: {code}") from e
     decoder = codecs.getincrementaldecoder("utf-8")()
     pending = ""
-    for chunk in body.iter_chunks(1024 * 1024):
-        pending += decoder.decode(chunk)
-        *complete, pending = pending.split("\n")
-        yield from complete
-    pending += decoder.decode(b"", final=True)
+    try:
+        for chunk in body.iter_chunks(1024 * 1024):
+            pending += decoder.decode(chunk)
+            *complete, pending = pending.split("\n")
+            yield from complete
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        raise InvalidPredictionData(f"s3://{bucket}/{key} is not UTF-8 text: {e.reason}") from e
     if pending:
         yield pending
 
@@ -98,12 +105,16 @@ def _numbers(lines: Iterator[str], where: str) -> Iterator[float]:
 
 def prediction_keys(client: Any, bucket: str, prefix: str) -> list[str]:
     paginator = client.get_paginator("list_objects_v2")
-    keys = [
-        item["Key"]
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-        if item["Key"].endswith(".out")
-    ]
+    try:
+        keys = [
+            item["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if item["Key"].endswith(".out")
+        ]
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code")
+        raise EvaluationDataNotFound(f"cannot list s3://{bucket}/{prefix}: {code}") from e
     if not keys:
         raise EvaluationDataNotFound(f"no prediction file (*.out) under s3://{bucket}/{prefix}")
     return sorted(keys)
@@ -155,11 +166,15 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     m_bucket, m_key = parse_s3_uri(event.get("metricsUri"), "metricsUri")
     metrics = evaluate(s3, event.get("predictionsUri"), event.get("labelsUri"))
     result = {**asdict(metrics), "metricsUri": f"s3://{m_bucket}/{m_key}"}
-    s3.put_object(
-        Bucket=m_bucket,
-        Key=m_key,
-        Body=json.dumps(result, indent=2).encode(),
-        ContentType="application/json",
-    )
+    try:
+        s3.put_object(
+            Bucket=m_bucket,
+            Key=m_key,
+            Body=json.dumps(result, indent=2).encode(),
+            ContentType="application/json",
+        )
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code")
+        raise MetricsWriteError(f"cannot write s3://{m_bucket}/{m_key}: {code}") from e
     logger.info("test metrics", extra={"metrics": result})
     return result

@@ -16,10 +16,11 @@ logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 # Used with fullmatch: "$" would accept a trailing newline. The name pattern does not bound runs of hyphens,
-# so the length is checked separately.
+# so the length is checked separately. re.ASCII: without it \d also matches non-ASCII digits (U+0660...).
 _MODEL_ARN = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):(?P<account>\d{12}):"
-    r"model/(?P<name>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})"
+    r"model/(?P<name>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})",
+    re.ASCII,
 )
 MAX_MODEL_NAME = 63
 

@@ -21,6 +21,7 @@ import random
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 import boto3
@@ -139,43 +140,49 @@ Row = tuple[float, float, list[float]]
 
 def friedman1_rows(count: int, rng: random.Random, noise: float) -> Iterator[Row]:
     """Yields (noisy label, noiseless target, features) rows."""
-    uniform, gauss, sin, pi = rng.random, rng.gauss, math.sin, math.pi
+    u, gauss, sin, pi = rng.random, rng.gauss, math.sin, math.pi
     for _ in range(count):
-        x = [uniform() for _ in range(N_FEATURES)]
+        # N_FEATURES draws written out: measured faster than a comprehension over range(N_FEATURES).
+        x = [u(), u(), u(), u(), u(), u(), u(), u(), u(), u()]
         target = 10.0 * sin(pi * x[0] * x[1]) + 20.0 * (x[2] - 0.5) ** 2 + 10.0 * x[3] + 5.0 * x[4]
         label = target + gauss(0.0, noise) if noise > 0 else target
         yield label, target, x
 
 
-def _fmt(values: list[float]) -> str:
-    return ",".join(f"{v:.6f}" for v in values)
+# Rows are formatted a batch at a time: one %-format of a format string repeated per row, over one flat
+# tuple of the batch's values, does the per-value work in C (measured: about twice the rows a second of an
+# f-string per value, and the same text: "%.6f" % v == f"{v:.6f}" for every float).
+BATCH_ROWS = 1_000
+_VALUE_FMT = "%.6f"
+_FEATURES_FMT = ",".join([_VALUE_FMT] * N_FEATURES) + "\n"
+_LABELLED_FMT = ",".join([_VALUE_FMT] * (N_FEATURES + 1)) + "\n"
+_LABEL_FMT = _VALUE_FMT + "\n"
 
 
 class S3StreamWriter:
     """Writes an object in parts so memory stays flat; aborts the multipart upload on any failure.
 
-    Objects smaller than one part go up with a single PutObject.
+    Every part but the last is exactly ``part_size`` bytes; objects smaller than one part go up with a
+    single PutObject. Text is ASCII (CSV of numbers): a character is a byte.
     """
 
     def __init__(self, client: Any, bucket: str, key: str, part_size: int | None = None) -> None:
         self.client, self.bucket, self.key = client, bucket, key
         self.part_size = PART_SIZE if part_size is None else part_size
-        self._buffer: list[str] = []
-        self._buffered = 0
+        self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self.bytes_written = 0
         self.completed = False  # the object exists in S3
 
     def write(self, text: str) -> None:
-        self._buffer.append(text)
-        self._buffered += len(text)  # ASCII only: characters are bytes
-        if self._buffered >= self.part_size:
-            self._flush_part()
+        self._buffer += text.encode("ascii")
+        while len(self._buffer) >= self.part_size:
+            body = bytes(self._buffer[: self.part_size])
+            del self._buffer[: self.part_size]
+            self._upload_part(body)
 
-    def _flush_part(self) -> None:
-        body = "".join(self._buffer).encode("ascii")
-        self._buffer, self._buffered = [], 0
+    def _upload_part(self, body: bytes) -> None:
         if self._upload_id is None:
             upload = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType="text/csv"
@@ -188,16 +195,20 @@ class S3StreamWriter:
         self._parts.append({"PartNumber": number, "ETag": part["ETag"]})
         self.bytes_written += len(body)
 
+    def _take_buffer(self) -> bytes:
+        body = bytes(self._buffer)
+        self._buffer = bytearray()
+        return body
+
     def close(self) -> None:
         if self._upload_id is None:
-            body = "".join(self._buffer).encode("ascii")
+            body = self._take_buffer()
             self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType="text/csv")
             self.bytes_written += len(body)
-            self._buffer, self._buffered = [], 0
             self.completed = True
             return
-        if self._buffered:
-            self._flush_part()
+        if self._buffer:
+            self._upload_part(self._take_buffer())
         self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
         )
@@ -231,23 +242,31 @@ def write_split(
 ) -> int:
     """Streams rows to ``key`` (and the labels alone to ``labels_key``); returns the row count.
 
+    Rows are taken ``BATCH_ROWS`` at a time and each batch is formatted at once (see ``BATCH_ROWS``).
     If any write fails, every upload this call started is aborted: no partial object is left.
     """
     count = 0
+    row_fmt = _LABELLED_FMT if with_label else _FEATURES_FMT
     writers = [S3StreamWriter(client, bucket, key)]
     if labels_key:
         writers.append(S3StreamWriter(client, bucket, labels_key))
     try:
-        for label, target, x in rows:
+        while batch := list(islice(rows, BATCH_ROWS)):
+            values: list[float] = []
+            extend = values.extend
             if with_label:
-                writers[0].write(f"{label:.6f},{_fmt(x)}\n")
+                for label, _, x in batch:
+                    extend((label, *x))
             else:
-                writers[0].write(_fmt(x) + "\n")
+                for _, _, x in batch:
+                    extend(x)
+            writers[0].write((row_fmt * len(batch)) % tuple(values))
             if labels_key:
-                writers[1].write(f"{label:.6f}\n")
+                writers[1].write((_LABEL_FMT * len(batch)) % tuple(row[0] for row in batch))
             if on_row:
-                on_row(label, target)
-            count += 1
+                for label, target, _ in batch:
+                    on_row(label, target)
+            count += len(batch)
         for writer in writers:
             writer.close()
     except Exception as e:
@@ -278,7 +297,7 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
         "test": f"{prefix}/data/test/test.csv",
         "testLabels": f"{prefix}/data/test-labels/test_labels.csv",
     }
-    rng = random.Random(spec.seed)  # noqa: S311 -- reproducible synthetic data, not a secret
+    rng = random.Random(spec.seed)  # reproducible synthetic data, not a secret  # noqa: S311  # nosec B311
     squared_error = 0.0
 
     def accumulate(label: float, target: float) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from offline.engine import DEFINITION_FILE, Engine
+from offline.engine import Engine
+from offline.template import DEFINITION_FILE, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 
 # Small enough for a second or two per run; the defaults of the execution input are 10,000/2,000/2,000.

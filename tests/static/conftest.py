@@ -1,8 +1,7 @@
-"""Fixtures of the static tests: the template, the definition and simulated runs, per region."""
+"""Fixtures of the static tests: the template deployed per region, and executions recorded on the engine."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,16 +10,16 @@ from typing import Any
 
 import pytest
 
+from offline.template import DEFINITION_FILE, ROOT, Stack
 from tests.static.support import (
+    ANOTHER_CONSOLE_EXECUTION_NAME,
     CONSOLE_EXECUTION_NAME,
+    FEW_JOBS,
     REGIONS,
-    ROOT,
-    Resolver,
+    UNUSUAL_EXECUTION_NAMES,
+    US_EAST_1,
     Run,
-    Simulator,
-    definition_text,
-    load_event,
-    load_template,
+    record_runs,
 )
 
 TOOL_REGION = "us-east-1"
@@ -55,39 +54,43 @@ def run_tool(args: list[str], *, timeout: float = 120, cwd: Path = ROOT) -> subp
 
 
 @pytest.fixture(scope="session")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="session")
 def asl_text() -> str:
     """The definition file's text, placeholders and all."""
-    return definition_text()
-
-
-@pytest.fixture(scope="session")
-def asl(asl_text: str) -> dict[str, Any]:
-    return json.loads(asl_text)
+    return DEFINITION_FILE.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session", params=REGIONS)
-def resolver(request: pytest.FixtureRequest, template: dict[str, Any]) -> Resolver:
+def stack(request: pytest.FixtureRequest, template: dict[str, Any]) -> Stack:
     """The template deployed with its defaults, in each region of REGIONS."""
-    return Resolver(template, request.param)
+    return Stack(template, request.param)
 
 
 @pytest.fixture(scope="session")
-def us_resolver(template: dict[str, Any]) -> Resolver:
-    return Resolver(template, "us-east-1")
+def us_stack(template: dict[str, Any]) -> Stack:
+    return Stack(template, US_EAST_1)
+
+
+def _executions_in(region: str) -> dict[str, Run]:
+    """The executions recorded in ``region``: a console-started one everywhere, more names in us-east-1."""
+    names = [CONSOLE_EXECUTION_NAME]
+    if region == US_EAST_1:
+        names += [ANOTHER_CONSOLE_EXECUTION_NAME, *UNUSUAL_EXECUTION_NAMES]
+    return record_runs(region, FEW_JOBS, names)
 
 
 @pytest.fixture(scope="session")
-def console_run(resolver: Resolver) -> Run:
-    """An execution started from the console: input ``{}``, a UUID as its name."""
-    return Simulator(resolver).run(load_event("execution_input_default"), CONSOLE_EXECUTION_NAME)
+def console_run(stack: Stack) -> Run:
+    """An execution named as the console names it (a UUID), on small data, in each region."""
+    return _executions_in(stack.region)[CONSOLE_EXECUTION_NAME]
 
 
 @pytest.fixture(scope="session")
-def us_console_run(us_resolver: Resolver) -> Run:
+def us_executions() -> dict[str, Run]:
+    """Executions of one us-east-1 stack, by name: the console's, another console's, unusual names."""
+    return _executions_in(US_EAST_1)
+
+
+@pytest.fixture(scope="session")
+def us_console_run(us_executions: dict[str, Run]) -> Run:
     """The console execution in us-east-1, for checks that do not depend on the region."""
-    return Simulator(us_resolver).run(load_event("execution_input_default"), CONSOLE_EXECUTION_NAME)
+    return us_executions[CONSOLE_EXECUTION_NAME]

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.static.support import Run
-
-
-def _objects_under(run: Run, uri: str) -> dict[str, bytes]:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return {key: body for (b, key), body in run.s3.objects.items() if b == bucket and key.startswith(prefix)}
+from tests.static.support import GENERATE_STATE, TRANSFORM_STATE, TUNING_STATE, Run
 
 
 def _columns(body: bytes) -> set[int]:
     return {len(line.split(b",")) for line in body.splitlines()}
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
 def test_final_output_summarises_the_run(console_run: Run) -> None:
+    assert console_run.status == "SUCCEEDED", (console_run.error, console_run.cause)
     output = console_run.output
     assert {"input", "dataset", "tuning", "model", "transform"} <= set(output)
     tuning = output["tuning"]
@@ -30,7 +34,7 @@ def test_final_output_summarises_the_run(console_run: Run) -> None:
 
 def test_every_location_of_a_run_lies_under_its_own_prefix(console_run: Run) -> None:
     dataset = console_run.output["dataset"]
-    bucket = console_run.resolver.physical_name("DataBucket")
+    bucket = console_run.bucket
     run_prefix = f"s3://{bucket}/runs/{dataset['runName']}/"
     assert dataset["bucket"] == bucket and f"s3://{bucket}/{dataset['prefix']}" == run_prefix
     uris = [
@@ -41,19 +45,13 @@ def test_every_location_of_a_run_lies_under_its_own_prefix(console_run: Run) -> 
     ]
     assert len(uris) >= 5  # train, validation, model output, transform input and output
     assert all(uri.startswith(run_prefix) for uri in uris), uris
-    assert all(key.startswith(f"runs/{dataset['runName']}/") for _, key in console_run.s3.objects)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return [value] if isinstance(value, str) else []
+    # Everything the run wrote (data, models, predictions) is under that prefix.
+    assert {GENERATE_STATE, TUNING_STATE, TRANSFORM_STATE} <= set(console_run.written_by)
+    assert all(key.startswith(f"runs/{dataset['runName']}/") for key in console_run.objects)
 
 
 def test_training_channels_read_labelled_data_and_the_transform_reads_features_only(console_run: Run) -> None:
-    tuning = console_run.calls["HyperparameterTuning (XGBoost)"][1]["TrainingJobDefinition"]
+    tuning = console_run.sagemaker_requests[TUNING_STATE][1]["TrainingJobDefinition"]
     channels = {
         channel["ChannelName"]: channel["DataSource"]["S3DataSource"]["S3Uri"]
         for channel in tuning["InputDataConfig"]
@@ -61,14 +59,12 @@ def test_training_channels_read_labelled_data_and_the_transform_reads_features_o
     assert set(channels) == {"train", "validation"}
     features = console_run.output["dataset"]["features"]
     for name, uri in channels.items():
-        objects = _objects_under(console_run, uri)
+        objects = console_run.objects_under(uri)
         assert len(objects) == 1, f"the {name} channel reads {sorted(objects)}"
         # Built-in XGBoost CSV: label first, then the features; no header.
         assert _columns(next(iter(objects.values()))) == {features + 1}, name
-    transform_input = console_run.calls["Batch transform"][1]["TransformInput"]["DataSource"]["S3DataSource"][
-        "S3Uri"
-    ]
-    objects = _objects_under(console_run, transform_input)
+    transform = console_run.sagemaker_requests[TRANSFORM_STATE][1]
+    objects = console_run.objects_under(transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])
     assert len(objects) == 1, f"the transform reads {sorted(objects)}"
     body = next(iter(objects.values()))
     assert _columns(body) == {features}, "the inference input must not hold the label"

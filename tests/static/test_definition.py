@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jsonpath_ng import parse
+from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+from offline.template import Stack, placeholders
 from tests.static.conftest import run_tool, tool
-from tests.static.support import Resolver, placeholders, put, select, substituted_definition
 
 LAMBDA_TRANSIENT_ERRORS = {
     "Lambda.ServiceException",
@@ -71,22 +74,22 @@ def _sync_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: state for name, state in _tasks(definition).items() if state["Resource"].endswith(".sync")}
 
 
-def test_substituted_definition_passes_statelint(resolver: Resolver, tmp_path: Path) -> None:
-    definition = substituted_definition(resolver)
-    path = tmp_path / f"tuning-{resolver.region}.asl.json"
-    path.write_text(json.dumps(definition, indent=2), encoding="utf-8")
+def test_substituted_definition_passes_statelint(stack: Stack, tmp_path: Path) -> None:
+    path = tmp_path / f"tuning-{stack.region}.asl.json"
+    path.write_text(stack.definition_text(), encoding="utf-8")
     result = run_tool([tool("statelint"), str(path)])
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
-def test_substituted_definition_names_the_region_and_partition(resolver: Resolver) -> None:
-    text = json.dumps(substituted_definition(resolver))
+def test_substituted_definition_names_the_region_and_partition(stack: Stack) -> None:
+    text = stack.definition_text()
     assert not placeholders(text)
-    partition = resolver.partition.name
-    assert re.findall(r"arn:([a-z-]+):", text) and set(re.findall(r"arn:([a-z-]+):", text)) == {partition}
-    image = resolver.definition_substitutions()["XGBoostImageUri"]
-    assert image.startswith(resolver.template["Mappings"]["XGBoostRegistry"][resolver.region]["Account"])
-    assert f".dkr.ecr.{resolver.region}.{resolver.partition.dns_suffix}/" in image
+    assert re.findall(r"arn:([a-z-]+):", text) and set(re.findall(r"arn:([a-z-]+):", text)) == {
+        stack.partition
+    }
+    image = stack.definition_substitutions()["XGBoostImageUri"]
+    assert image.startswith(stack.template["Mappings"]["XGBoostRegistry"][stack.region]["Account"])
+    assert f".dkr.ecr.{stack.region}.{stack.url_suffix}/" in image
 
 
 def test_every_substitution_is_used_and_every_placeholder_is_defined(
@@ -113,13 +116,17 @@ def test_definition_file_holds_no_environment(template: dict[str, Any], asl_text
     assert not re.search(r"\bml\.[a-z0-9]+\.[a-z0-9]+\b", text), "an instance type"
 
 
-def test_every_transition_exists_and_every_state_is_reachable(asl: dict[str, Any]) -> None:
-    _check_graph(asl, "definition")
+def test_every_transition_exists_and_every_state_is_reachable(
+    state_machine_definition: dict[str, Any],
+) -> None:
+    _check_graph(state_machine_definition, "definition")
 
 
-def test_every_task_retries_and_catches_everything_into_a_fail_state(asl: dict[str, Any]) -> None:
-    states = dict(_states(asl))
-    for name, task in _tasks(asl).items():
+def test_every_task_retries_and_catches_everything_into_a_fail_state(
+    state_machine_definition: dict[str, Any],
+) -> None:
+    states = dict(_states(state_machine_definition))
+    for name, task in _tasks(state_machine_definition).items():
         assert task.get("Retry"), f"{name} has no Retry"
         catchers = task.get("Catch", [])
         assert catchers, f"{name} has no Catch"
@@ -129,26 +136,28 @@ def test_every_task_retries_and_catches_everything_into_a_fail_state(asl: dict[s
             assert target["Type"] == "Fail", (
                 f"{name} catches {catcher['ErrorEquals']} into a {target['Type']}"
             )
-            # The Fail state reads the error where the catcher put it.
-            caught = put({"input": {}}, catcher.get("ResultPath", "$"), {"Error": "E", "Cause": "C"})
+            # The Fail state reads the error where the catcher put it: the ResultPath applied and the
+            # paths read as moto's engine does (jsonpath-ng's update_or_create, its extract_json).
+            error = {"Error": "E", "Cause": "C"}
+            caught = parse(catcher.get("ResultPath", "$")).update_or_create({"input": {}}, error)
             for key, expected in (("ErrorPath", "E"), ("CausePath", "C")):
                 if key in target:
-                    assert select(target[key], caught, {}) == expected, (name, catcher["Next"], key)
+                    assert extract_json(target[key], caught) == expected, (name, catcher["Next"], key)
 
 
-def test_fail_states_report_an_error_and_a_cause(asl: dict[str, Any]) -> None:
-    fails = {name: state for name, state in _states(asl) if state["Type"] == "Fail"}
+def test_fail_states_report_an_error_and_a_cause(state_machine_definition: dict[str, Any]) -> None:
+    fails = {name: state for name, state in _states(state_machine_definition) if state["Type"] == "Fail"}
     assert fails
     for name, state in fails.items():
         assert {"Error", "ErrorPath"} & set(state), f"{name} has no Error"
         assert {"Cause", "CausePath"} & set(state), f"{name} has no Cause"
 
 
-def test_named_handler_errors_reach_their_own_fail_states(asl: dict[str, Any]) -> None:
+def test_named_handler_errors_reach_their_own_fail_states(state_machine_definition: dict[str, Any]) -> None:
     """Invalid input and a tuning job without a completed training job tell the person so."""
     caught = {
         error: catcher["Next"]
-        for task in _tasks(asl).values()
+        for task in _tasks(state_machine_definition).values()
         for catcher in task.get("Catch", [])
         for error in catcher["ErrorEquals"]
     }
@@ -157,10 +166,10 @@ def test_named_handler_errors_reach_their_own_fail_states(asl: dict[str, Any]) -
 
 
 def test_sync_tasks_and_the_machine_time_out_after_the_longest_job_allowed(
-    template: dict[str, Any], asl: dict[str, Any]
+    template: dict[str, Any], state_machine_definition: dict[str, Any]
 ) -> None:
     parameters = template["Parameters"]
-    sync = _sync_tasks(asl)
+    sync = _sync_tasks(state_machine_definition)
     assert sync, "no .sync task"
     for name, state in sync.items():
         assert isinstance(state.get("TimeoutSeconds"), int), f"{name} has no TimeoutSeconds"
@@ -174,12 +183,16 @@ def test_sync_tasks_and_the_machine_time_out_after_the_longest_job_allowed(
     assert tuning > parameters["MaxTuningRuntimeSeconds"]["MaxValue"]
     assert tuning > parameters["MaxTrainingJobRuntimeSeconds"]["MaxValue"]
     # The machine's limit must not cut short a run whose jobs each stay within theirs.
-    assert asl.get("TimeoutSeconds", 0) > sum(state["TimeoutSeconds"] for state in sync.values())
+    assert state_machine_definition.get("TimeoutSeconds", 0) > sum(
+        state["TimeoutSeconds"] for state in sync.values()
+    )
 
 
-def test_sagemaker_create_tasks_never_retry_task_failures(asl: dict[str, Any]) -> None:
+def test_sagemaker_create_tasks_never_retry_task_failures(state_machine_definition: dict[str, Any]) -> None:
     creates = {
-        name: task for name, task in _tasks(asl).items() if re.search(r":sagemaker:create", task["Resource"])
+        name: task
+        for name, task in _tasks(state_machine_definition).items()
+        if re.search(r":sagemaker:create", task["Resource"])
     }
     assert len(creates) == 3
     for name, task in creates.items():
@@ -190,9 +203,11 @@ def test_sagemaker_create_tasks_never_retry_task_failures(asl: dict[str, Any]) -
         assert all(retrier.get("JitterStrategy") == "FULL" for retrier in task["Retry"]), name
 
 
-def test_lambda_tasks_retry_the_transient_lambda_errors(asl: dict[str, Any]) -> None:
+def test_lambda_tasks_retry_the_transient_lambda_errors(state_machine_definition: dict[str, Any]) -> None:
     invokes = {
-        name: task for name, task in _tasks(asl).items() if task["Resource"].endswith(":lambda:invoke")
+        name: task
+        for name, task in _tasks(state_machine_definition).items()
+        if task["Resource"].endswith(":lambda:invoke")
     }
     assert len(invokes) == 3
     for name, task in invokes.items():

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from offline.template import Stack
 from tests.static.support import (
-    Resolver,
+    GENERATE_STATE,
+    TRANSFORM_STATE,
+    TUNING_STATE,
     Run,
     allowing_statements,
     as_list,
@@ -52,7 +55,7 @@ SAGEMAKER_JOBS = {
 PASSED_ROLE_KEYS = ("RoleArn", "ExecutionRoleArn")
 
 
-def _required_permissions(resolver: Resolver, resource: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+def _required_permissions(stack: Stack, resource: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     """(action, resource ARN) pairs Step Functions needs to run one task with these parameters."""
     match = re.fullmatch(r"arn:[a-z-]+:states:::([a-z]+):([A-Za-z]+)(\.sync)?", resource)
     assert match, f"unknown integration {resource}: add its IAM actions to this test"
@@ -63,9 +66,7 @@ def _required_permissions(resolver: Resolver, resource: str, params: dict[str, A
         f"add the IAM actions of {resource} to this test"
     )
     arn_type, name_key, noun, rule = SAGEMAKER_JOBS[action]
-    job = resolver.arn(
-        "sagemaker", f"{arn_type}/{params[name_key].lower()}"
-    )  # ARNs carry names in lower case
+    job = stack.arn("sagemaker", f"{arn_type}/{params[name_key].lower()}")  # ARNs carry names in lower case
     needed = [(f"sagemaker:Create{noun}", job), ("sagemaker:AddTags", job)]
     if sync:
         needed += [
@@ -73,7 +74,7 @@ def _required_permissions(resolver: Resolver, resource: str, params: dict[str, A
             (f"sagemaker:Stop{noun}", job),
             ("sagemaker:ListTags", job),
         ]
-        rule_arn = resolver.arn("events", f"rule/StepFunctionsGetEventsForSageMaker{rule}Rule")
+        rule_arn = stack.arn("events", f"rule/StepFunctionsGetEventsForSageMaker{rule}Rule")
         needed += [(f"events:{verb}", rule_arn) for verb in ("PutTargets", "PutRule", "DescribeRule")]
     return needed
 
@@ -87,14 +88,14 @@ def _passed_roles(params: Any) -> list[str]:
     return []
 
 
-def _all_policy_documents(resolver: Resolver) -> dict[str, dict[str, Any]]:
+def _all_policy_documents(stack: Stack) -> dict[str, dict[str, Any]]:
     """Every policy the template writes, by a readable name, intrinsics resolved."""
     documents = {}
-    for logical_id, resource in resolver.resources.items():
+    for logical_id, resource in stack.resources.items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                documents[f"{logical_id}/{policy['PolicyName']}"] = resolver.resolve(policy["PolicyDocument"])
+                documents[f"{logical_id}/{policy['PolicyName']}"] = stack.resolve(policy["PolicyDocument"])
         elif resource["Type"] == "AWS::Serverless::Function":
             for index, policy in enumerate(props.get("Policies", [])):
                 assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
@@ -102,10 +103,10 @@ def _all_policy_documents(resolver: Resolver) -> dict[str, dict[str, Any]]:
                 )
                 documents[f"{logical_id}/{index}"] = {
                     "Version": "2012-10-17",
-                    "Statement": resolver.resolve(policy["Statement"]),
+                    "Statement": stack.resolve(policy["Statement"]),
                 }
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy"):
-            documents[logical_id] = resolver.resolve(props["PolicyDocument"])
+            documents[logical_id] = stack.resolve(props["PolicyDocument"])
     return documents
 
 
@@ -113,21 +114,21 @@ def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     return as_list(document["Statement"])
 
 
-def _function_statements(resolver: Resolver, logical_id: str) -> list[dict[str, Any]]:
-    policies = resolver.resources[logical_id]["Properties"].get("Policies", [])
-    return [statement for policy in policies for statement in as_list(resolver.resolve(policy["Statement"]))]
+def _function_statements(stack: Stack, logical_id: str) -> list[dict[str, Any]]:
+    policies = stack.resources[logical_id]["Properties"].get("Policies", [])
+    return [statement for policy in policies for statement in as_list(stack.resolve(policy["Statement"]))]
 
 
 def test_state_machine_role_allows_every_call_of_the_definition(console_run: Run) -> None:
-    resolver = console_run.resolver
-    statements = role_statements(resolver, "StateMachineRole")
-    assert resolver.resources["TuningStateMachine"]["Properties"]["Role"] == {
+    stack = console_run.stack
+    statements = role_statements(stack, "StateMachineRole")
+    assert stack.resources["TuningStateMachine"]["Properties"]["Role"] == {
         "Fn::GetAtt": ["StateMachineRole", "Arn"]
     }
     missing = [
         (state, action, arn)
         for state, (resource, params) in console_run.calls.items()
-        for action, arn in _required_permissions(resolver, resource, params)
+        for action, arn in _required_permissions(stack, resource, params)
         if not allowing_statements(statements, action, arn)
     ]
     assert missing == []
@@ -135,9 +136,9 @@ def test_state_machine_role_allows_every_call_of_the_definition(console_run: Run
 
 
 def test_state_machine_may_pass_only_the_sagemaker_execution_role_only_to_sagemaker(console_run: Run) -> None:
-    resolver = console_run.resolver
-    statements = role_statements(resolver, "StateMachineRole")
-    execution_role = resolver.get_att("SageMakerExecutionRole", "Arn")
+    stack = console_run.stack
+    statements = role_statements(stack, "StateMachineRole")
+    execution_role = stack.get_att("SageMakerExecutionRole", "Arn")
     passed = {role for _, params in console_run.calls.values() for role in _passed_roles(params)}
     assert passed == {execution_role}
     pass_role = [
@@ -155,33 +156,34 @@ def test_state_machine_may_pass_only_the_sagemaker_execution_role_only_to_sagema
 
 
 def test_sagemaker_jobs_may_read_the_run_data_write_their_output_and_pull_the_image(console_run: Run) -> None:
-    resolver = console_run.resolver
-    statements = role_statements(resolver, "SageMakerExecutionRole")
-    bucket = resolver.physical_name("DataBucket")
-    bucket_arn = resolver.get_att("DataBucket", "Arn")
-    dataset = console_run.output["dataset"]
+    stack = console_run.stack
+    statements = role_statements(stack, "SageMakerExecutionRole")
+    bucket_arn = stack.get_att("DataBucket", "Arn")
+    written = console_run.written_by
+    model = console_run.output["tuning"]["modelDataUrl"].removeprefix(f"s3://{console_run.bucket}/")
+    assert model in written[TUNING_STATE], "the best model is one the tuning job's training jobs wrote"
+    assert written[TRANSFORM_STATE], "the transform job wrote no predictions"
     needed = [("s3:ListBucket", bucket_arn)]
-    needed += [("s3:GetObject", f"{bucket_arn}/{key}") for b, key in console_run.s3.objects if b == bucket]
-    model = console_run.output["tuning"]["modelDataUrl"].removeprefix(f"s3://{bucket}/")
-    needed += [("s3:GetObject", f"{bucket_arn}/{model}"), ("s3:PutObject", f"{bucket_arn}/{model}")]
-    predictions = f"{dataset['transformOutputUri'].removeprefix(f's3://{bucket}/')}test.csv.out"
-    needed += [("s3:PutObject", f"{bucket_arn}/{predictions}")]
-    image = console_run.calls["HyperparameterTuning (XGBoost)"][1]["TrainingJobDefinition"][
+    # Training jobs read the data set and write their models; the transform job reads the test features
+    # and a model, and writes the predictions.
+    needed += [("s3:GetObject", f"{bucket_arn}/{key}") for key in written[GENERATE_STATE]]
+    needed += [("s3:PutObject", f"{bucket_arn}/{key}") for key in written[TUNING_STATE]]
+    needed += [("s3:GetObject", f"{bucket_arn}/{model}")]
+    needed += [("s3:PutObject", f"{bucket_arn}/{key}") for key in written[TRANSFORM_STATE]]
+    image = console_run.sagemaker_requests[TUNING_STATE][1]["TrainingJobDefinition"][
         "AlgorithmSpecification"
     ]["TrainingImage"]
     account, _, _, region, *_ = image.split(".")
     repository = image.split("/", 1)[1].split(":", 1)[0]
-    repository_arn = f"arn:{resolver.partition.name}:ecr:{region}:{account}:repository/{repository}"
+    repository_arn = f"arn:{stack.partition}:ecr:{region}:{account}:repository/{repository}"
     needed += [
         (f"ecr:{a}", repository_arn)
         for a in ("BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "BatchGetImage")
     ]
     needed += [("ecr:GetAuthorizationToken", "*"), ("cloudwatch:PutMetricData", "*")]
-    log_stream = resolver.arn(
-        "logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:job/algo-1-1795860000"
-    )
+    log_stream = stack.arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:job/algo-1-1795860000")
     needed += [(f"logs:{a}", log_stream) for a in ("CreateLogStream", "PutLogEvents", "DescribeLogStreams")]
-    needed += [("logs:CreateLogGroup", resolver.arn("logs", "log-group:/aws/sagemaker/TransformJobs"))]
+    needed += [("logs:CreateLogGroup", stack.arn("logs", "log-group:/aws/sagemaker/TransformJobs"))]
     missing = [(action, arn) for action, arn in needed if not allowing_statements(statements, action, arn)]
     assert missing == []
     # ... and no other bucket's objects, nor this bucket's outside runs/.
@@ -189,7 +191,7 @@ def test_sagemaker_jobs_may_read_the_run_data_write_their_output_and_pull_the_im
     assert not allowing_statements(statements, "s3:GetObject", "arn:aws:s3:::another-bucket/runs/x/train.csv")
 
 
-def test_roles_trust_only_their_service_from_this_account(resolver: Resolver) -> None:
+def test_roles_trust_only_their_service_from_this_account(stack: Stack) -> None:
     # Service principals are <service>.amazonaws.com in every partition, China's included: SAM writes
     # states.amazonaws.com into the state machine roles it generates, whatever the region.
     trusted = {
@@ -197,16 +199,16 @@ def test_roles_trust_only_their_service_from_this_account(resolver: Resolver) ->
         "SageMakerExecutionRole": "sagemaker.amazonaws.com",
     }
     for logical_id, service in trusted.items():
-        document = resolver.resolve(resolver.resources[logical_id]["Properties"]["AssumeRolePolicyDocument"])
+        document = stack.resolve(stack.resources[logical_id]["Properties"]["AssumeRolePolicyDocument"])
         (statement,) = _statements(document)
         assert statement["Principal"] == {"Service": service}, logical_id
         assert statement["Action"] == "sts:AssumeRole"
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": resolver.account}}
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": stack.account_id}}
 
 
-def test_only_allow_listed_actions_are_granted_on_every_resource(resolver: Resolver) -> None:
+def test_only_allow_listed_actions_are_granted_on_every_resource(stack: Stack) -> None:
     offending = {}
-    for name, document in _all_policy_documents(resolver).items():
+    for name, document in _all_policy_documents(stack).items():
         for statement in _statements(document):
             if statement.get("Effect") == "Allow" and "*" in as_list(statement.get("Resource", [])):
                 extra = set(as_list(statement["Action"])) - STAR_RESOURCE_ACTIONS
@@ -215,8 +217,8 @@ def test_only_allow_listed_actions_are_granted_on_every_resource(resolver: Resol
     assert offending == {}
 
 
-def test_no_statement_allows_action_wildcards_or_negations(resolver: Resolver) -> None:
-    for name, document in _all_policy_documents(resolver).items():
+def test_no_statement_allows_action_wildcards_or_negations(stack: Stack) -> None:
+    for name, document in _all_policy_documents(stack).items():
         for statement in _statements(document):
             assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement), name
             if statement["Effect"] == "Allow":
@@ -225,36 +227,36 @@ def test_no_statement_allows_action_wildcards_or_negations(resolver: Resolver) -
 
 
 def test_generate_dataset_may_only_write_run_data(console_run: Run) -> None:
-    resolver = console_run.resolver
-    statements = _function_statements(resolver, "GenerateDatasetFunction")
+    stack = console_run.stack
+    statements = _function_statements(stack, "GenerateDatasetFunction")
     actions = {action for s in statements for action in as_list(s["Action"])}
     assert actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}
-    runs = f"{resolver.get_att('DataBucket', 'Arn')}/runs/*"
+    runs = f"{stack.get_att('DataBucket', 'Arn')}/runs/*"
     assert {r for s in statements for r in as_list(s["Resource"])} == {runs}
     assert all(s["Effect"] == "Allow" for s in statements)
     # Every object the function wrote is within that grant.
-    bucket_arn = resolver.get_att("DataBucket", "Arn")
-    assert console_run.s3.objects
-    for _, key in console_run.s3.objects:
+    bucket_arn = stack.get_att("DataBucket", "Arn")
+    assert console_run.written_by[GENERATE_STATE]
+    for key in console_run.written_by[GENERATE_STATE]:
         assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{key}"), key
 
 
 def test_extract_model_path_may_only_describe_training_jobs(console_run: Run) -> None:
-    resolver = console_run.resolver
-    statements = _function_statements(resolver, "ExtractModelPathFunction")
+    stack = console_run.stack
+    statements = _function_statements(stack, "ExtractModelPathFunction")
     actions = {action for s in statements for action in as_list(s["Action"])}
     assert actions == {"sagemaker:DescribeTrainingJob"}
     best = console_run.output["tuning"]["bestTrainingJobName"]
     assert allowing_statements(
-        statements, "sagemaker:DescribeTrainingJob", resolver.arn("sagemaker", f"training-job/{best}")
+        statements, "sagemaker:DescribeTrainingJob", stack.arn("sagemaker", f"training-job/{best}")
     )
     assert {r for s in statements for r in as_list(s["Resource"])} == {
-        resolver.arn("sagemaker", "training-job/*")
+        stack.arn("sagemaker", "training-job/*")
     }
 
 
-def test_extract_model_name_needs_no_permission(us_resolver: Resolver) -> None:
-    assert us_resolver.resources["ExtractModelNameFunction"]["Properties"].get("Policies", []) == []
+def test_extract_model_name_needs_no_permission(us_stack: Stack) -> None:
+    assert us_stack.resources["ExtractModelNameFunction"]["Properties"].get("Policies", []) == []
 
 
 @pytest.fixture(scope="module")
@@ -267,8 +269,8 @@ def parliament() -> Any:
     return parliament
 
 
-def test_parliament_finds_nothing_in_any_policy(resolver: Resolver, parliament: Any) -> None:
-    documents = _all_policy_documents(resolver)
+def test_parliament_finds_nothing_in_any_policy(stack: Stack, parliament: Any) -> None:
+    documents = _all_policy_documents(stack)
     assert {"StateMachineRole/SageMakerJobs", "SageMakerExecutionRole/DataBucket", "DataBucketPolicy"} <= set(
         documents
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.static.support import ROOT
+from offline.template import ROOT
 
 MODULE = "tests/integration/test_deployed_stack.py"
 

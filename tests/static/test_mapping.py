@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from offline.template import ROOT
 from tests.static.conftest import run_tool
-from tests.static.support import ROOT
 
 GENERATOR = ROOT / "scripts" / "generate_xgboost_mapping.py"
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
 import pytest
 
+from offline.request_validation import constraint_errors, request_errors, service_model
 from tests.static.support import (
+    ANOTHER_CONSOLE_EXECUTION_NAME,
     CONSOLE_EXECUTION_NAME,
-    Resolver,
+    SAVE_MODEL_STATE,
+    TRANSFORM_STATE,
+    TUNING_STATE,
+    UNUSUAL_EXECUTION_NAMES,
+    US_EAST_1,
     Run,
-    Simulator,
-    input_errors,
-    limit_errors,
-    operation_for,
-    service_model,
+    record_runs,
 )
 
 # SageMaker's built-in XGBoost: the documented hyperparameters, and the tunable ones with their documented
@@ -44,16 +47,10 @@ TUNABLE_RANGES = {
     "colsample_bynode": (0.1, 1),
     "num_round": (1, 4000),
 }
-SMALL_INPUT = {"trainRows": 100, "validationRows": 20, "testRows": 20}
-TUNING_STATE = "HyperparameterTuning (XGBoost)"
-
-
-def _sagemaker_calls(run: Run) -> dict[str, tuple[str, dict[str, Any]]]:
-    return {name: call for name, call in run.calls.items() if ":states:::sagemaker:" in call[0]}
 
 
 def _tuning_request(run: Run) -> dict[str, Any]:
-    return copy.deepcopy(run.calls[TUNING_STATE][1])
+    return copy.deepcopy(run.sagemaker_requests[TUNING_STATE][1])
 
 
 def _boundary_parameters(template: dict[str, Any], end: str) -> dict[str, str]:
@@ -68,73 +65,74 @@ def _boundary_parameters(template: dict[str, Any], end: str) -> dict[str, str]:
 
 
 def test_every_sagemaker_task_is_exercised(console_run: Run) -> None:
-    definition = Simulator(console_run.resolver).definition
+    assert console_run.status == "SUCCEEDED", (console_run.error, console_run.cause)
+    assert console_run.states_entered[-1] == TRANSFORM_STATE
+    definition = json.loads(console_run.stack.definition_text())
     sagemaker_states = {
         name for name, state in definition["States"].items() if ":sagemaker:" in state.get("Resource", "")
     }
-    assert sagemaker_states == set(_sagemaker_calls(console_run))
-    assert console_run.visited[-1] == "Batch transform"
+    assert sagemaker_states == set(console_run.sagemaker_requests)
+    # The emulator received what the execution history says each task sent.
+    for state, (_, request) in console_run.sagemaker_requests.items():
+        assert console_run.calls[state][1] == request, state
 
 
 def test_sagemaker_requests_are_valid_for_a_console_execution(console_run: Run) -> None:
-    calls = _sagemaker_calls(console_run)
-    assert {operation_for(resource) for resource, _ in calls.values()} == {
+    requests = console_run.sagemaker_requests
+    for state, (operation, request) in requests.items():
+        assert request_errors(operation, request) == [], state
+    assert {operation for operation, _ in requests.values()} == {
         "CreateHyperParameterTuningJob",
         "CreateModel",
         "CreateTransformJob",
     }
-    for name, (resource, params) in calls.items():
-        assert input_errors(params, "sagemaker", operation_for(resource)) == [], name
 
 
 @pytest.mark.parametrize("end", ["min", "max"])
 def test_sagemaker_requests_are_valid_at_the_parameters_bounds(template: dict[str, Any], end: str) -> None:
-    resolver = Resolver(template, "us-east-1", _boundary_parameters(template, end))
-    run = Simulator(resolver).run(SMALL_INPUT, CONSOLE_EXECUTION_NAME)
-    for name, (resource, params) in _sagemaker_calls(run).items():
-        assert input_errors(params, "sagemaker", operation_for(resource)) == [], (end, name)
+    parameters = _boundary_parameters(template, end)
+    # The requests are under test, not a hundred training jobs: all but the first fail as they start.
+    (run,) = record_runs(US_EAST_1, parameters, [CONSOLE_EXECUTION_NAME], train_first_job_only=True).values()
+    assert run.status == "SUCCEEDED", (end, run.error, run.cause)
+    assert len(run.sagemaker_requests) == 3
+    for state, (operation, request) in run.sagemaker_requests.items():
+        assert request_errors(operation, request) == [], (end, state)
+    limits = run.sagemaker_requests[TUNING_STATE][1]["HyperParameterTuningJobConfig"]["ResourceLimits"]
+    assert limits["MaxNumberOfTrainingJobs"] == int(parameters["MaxTrainingJobs"])
 
 
-@pytest.mark.parametrize(
-    "execution_name",
-    [
-        CONSOLE_EXECUTION_NAME,  # the console's default: a 36-character UUID
-        "A" * 80,  # the longest execution name Step Functions accepts
-        "Nightly_Run-2026.11.28_with_UPPER_case_and_underscores_and_a_long_tail_of_words",
-        "___",  # nothing left after the slug
-        "x",
-    ],
-)
-def test_any_execution_name_yields_valid_job_names(us_resolver: Resolver, execution_name: str) -> None:
-    run = Simulator(us_resolver).run(SMALL_INPUT, execution_name)
-    for name, (resource, params) in _sagemaker_calls(run).items():
-        assert input_errors(params, "sagemaker", operation_for(resource)) == [], (execution_name, name)
-    tuning_job = run.calls[TUNING_STATE][1]["HyperParameterTuningJobName"]
+@pytest.mark.parametrize("execution_name", [CONSOLE_EXECUTION_NAME, *UNUSUAL_EXECUTION_NAMES])
+def test_any_execution_name_yields_valid_job_names(
+    us_executions: dict[str, Run], execution_name: str
+) -> None:
+    run = us_executions[execution_name]
+    assert run.status == "SUCCEEDED", (execution_name, run.error, run.cause)
+    for state, (operation, request) in run.sagemaker_requests.items():
+        assert request_errors(operation, request) == [], (execution_name, state)
+    tuning_job = run.sagemaker_requests[TUNING_STATE][1]["HyperParameterTuningJobName"]
     assert len(tuning_job) <= 32
     # SageMaker names the tuning job's training jobs <tuning job>-<3 digits>-<8 hex digits>.
-    errors: list[str] = []
-    limit_errors(
-        f"{tuning_job}-100-ffffffff", service_model("sagemaker").shape_for("TrainingJobName"), "$", errors
-    )
-    assert errors == []
+    training_job_name = service_model().shape_for("TrainingJobName")
+    assert run.output["tuning"]["bestTrainingJobName"].startswith(f"{tuning_job}-")
+    assert constraint_errors(f"{tuning_job}-100-ffffffff", training_job_name) == []
 
 
-def test_different_executions_get_different_job_names_and_prefixes(us_resolver: Resolver) -> None:
-    simulator = Simulator(us_resolver)
-    first = simulator.run(SMALL_INPUT, CONSOLE_EXECUTION_NAME)
-    second = simulator.run(SMALL_INPUT, "3f6c1b2e-9a4d-4c7e-8b21-5d0e7a9f4c14")
+def test_different_executions_get_different_job_names_and_prefixes(us_executions: dict[str, Run]) -> None:
+    first = us_executions[CONSOLE_EXECUTION_NAME]
+    second = us_executions[ANOTHER_CONSOLE_EXECUTION_NAME]
     assert first.output["dataset"]["runName"] != second.output["dataset"]["runName"]
-    for state in ("HyperparameterTuning (XGBoost)", "Batch transform"):
-        assert first.calls[state][1] != second.calls[state][1], state
-    assert not {key for _, key in first.s3.objects} & {key for _, key in second.s3.objects}
+    for state in (TUNING_STATE, TRANSFORM_STATE):
+        assert first.sagemaker_requests[state][1] != second.sagemaker_requests[state][1], state
+    assert first.objects and second.objects
+    assert not set(first.objects) & set(second.objects)
 
 
 def test_validator_catches_a_tuning_job_name_over_32_characters(us_console_run: Run) -> None:
     request = _tuning_request(us_console_run)
     request["HyperParameterTuningJobName"] = "a" * 33
-    errors = input_errors(request, "sagemaker", "CreateHyperParameterTuningJob")
-    assert errors and all("HyperParameterTuningJobName" in error for error in errors)
-    assert any("above the maximum 32" in error for error in errors)
+    errors = request_errors("CreateHyperParameterTuningJob", request)
+    assert errors and all("at 'hyperParameterTuningJobName'" in error for error in errors)
+    assert any("Member must have length less than or equal to 32" in error for error in errors)
 
 
 @pytest.mark.parametrize(
@@ -143,15 +141,18 @@ def test_validator_catches_a_tuning_job_name_over_32_characters(us_console_run: 
 def test_validator_catches_a_tuning_job_name_off_the_pattern(us_console_run: Run, bad_name: str) -> None:
     request = _tuning_request(us_console_run)
     request["HyperParameterTuningJobName"] = bad_name
-    errors = input_errors(request, "sagemaker", "CreateHyperParameterTuningJob")
-    assert len(errors) == 1 and "does not match the pattern" in errors[0], errors
+    errors = request_errors("CreateHyperParameterTuningJob", request)
+    assert len(errors) == 1 and "Member must satisfy regular expression pattern" in errors[0], errors
 
 
 def _set(request: dict[str, Any], path: str, value: Any) -> None:
     *parents, last = path.split(".")
     for key in parents:
         request = request[key]
-    request[last] = value
+    if value is None:
+        del request[last]
+    else:
+        request[last] = value
 
 
 @pytest.mark.parametrize(
@@ -159,16 +160,32 @@ def _set(request: dict[str, Any], path: str, value: Any) -> None:
     [
         # Checked by botocore's ParamValidator:
         ("TrainingJobDefinition.Unknown", True, 'Unknown parameter in TrainingJobDefinition: "Unknown"'),
+        ("HyperParameterTuningJobConfig.RandomSeed", "42", "Invalid type for parameter"),
+        (
+            "TrainingJobDefinition.RoleArn",
+            None,
+            "Value null at 'trainingJobDefinition.roleArn' failed to satisfy constraint: "
+            "Member must not be null",
+        ),
+        # Checked by botocore and the walk of the shape; reported once, in SageMaker's words:
         (
             "HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs",
             0,
-            "MaxParallelTrainingJobs",
+            "Value 0 at 'hyperParameterTuningJobConfig.resourceLimits.maxParallelTrainingJobs' failed to "
+            "satisfy constraint: Member must have value greater than or equal to 1",
         ),
-        ("HyperParameterTuningJobConfig.RandomSeed", "42", "RandomSeed"),
-        # Skipped by botocore, checked by limit_errors:
-        ("HyperParameterTuningJobConfig.Strategy", "Bayes", "'Bayes' is not one of"),
-        ("HyperParameterTuningJobConfig.ResourceLimits.MaxRuntimeInSeconds", 15_768_001, "above the maximum"),
-        ("TrainingJobDefinition.RoleArn", "arn:aws:iam::12345:role/x", "does not match the pattern"),
+        # Skipped by botocore, checked by the walk of the shape:
+        ("HyperParameterTuningJobConfig.Strategy", "Bayes", "Member must satisfy enum value set"),
+        (
+            "HyperParameterTuningJobConfig.ResourceLimits.MaxRuntimeInSeconds",
+            15_768_001,
+            "Member must have value less than or equal to",
+        ),
+        (
+            "TrainingJobDefinition.RoleArn",
+            "arn:aws:iam::12345:role/x",
+            "Member must satisfy regular expression pattern",
+        ),
     ],
 )
 def test_validator_reports_each_kind_of_error_alone(
@@ -176,9 +193,8 @@ def test_validator_reports_each_kind_of_error_alone(
 ) -> None:
     request = _tuning_request(us_console_run)
     _set(request, path, value)
-    errors = input_errors(request, "sagemaker", "CreateHyperParameterTuningJob")
-    # The minimum is checked by both validators; every other kind by exactly one.
-    assert errors and all(expected in error for error in errors), errors
+    errors = request_errors("CreateHyperParameterTuningJob", request)
+    assert len(errors) == 1 and expected in errors[0], errors
 
 
 def test_hyperparameters_are_documented_xgboost_ones(us_console_run: Run) -> None:
@@ -223,25 +239,25 @@ def test_tuning_is_current(us_console_run: Run) -> None:
 
 
 def test_jobs_use_a_versioned_xgboost_image_of_the_region(console_run: Run, template: dict[str, Any]) -> None:
-    resolver = console_run.resolver
-    calls = console_run.calls
-    training = calls[TUNING_STATE][1]["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
-    serving = calls["HyperparameterTuning - Save Model"][1]["PrimaryContainer"]["Image"]
+    stack = console_run.stack
+    requests = console_run.sagemaker_requests
+    training = requests[TUNING_STATE][1]["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    serving = requests[SAVE_MODEL_STATE][1]["PrimaryContainer"]["Image"]
     assert training == serving
-    registry = template["Mappings"]["XGBoostRegistry"][resolver.region]
+    registry = template["Mappings"]["XGBoostRegistry"][stack.region]
     match = re.fullmatch(
-        rf"{registry['Account']}\.dkr\.ecr\.{resolver.region}\.{re.escape(resolver.partition.dns_suffix)}"
+        rf"{registry['Account']}\.dkr\.ecr\.{stack.region}\.{re.escape(stack.url_suffix)}"
         rf"/{registry['Repository']}:(?P<tag>.+)",
         training,
     )
     assert match, training
-    assert match["tag"] == resolver.parameters["XGBoostVersion"]
+    assert match["tag"] == stack.parameters["XGBoostVersion"]
     allowed = template["Parameters"]["XGBoostVersion"]["AllowedValues"]
     assert not {"latest", "1"} & set(allowed) and all(re.fullmatch(r"\d+\.\d+-\d+", v) for v in allowed)
 
 
 def test_batch_transform_reads_and_writes_csv_lines(console_run: Run) -> None:
-    request = console_run.calls["Batch transform"][1]
+    request = console_run.sagemaker_requests[TRANSFORM_STATE][1]
     assert request["TransformInput"]["SplitType"] == "Line"
     assert request["TransformInput"]["ContentType"] == "text/csv"
     assert request["TransformOutput"]["Accept"] == "text/csv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.static.support import Resolver
+from offline.template import Stack
 
 
 def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -70,11 +70,11 @@ def test_data_bucket_is_hardened_and_retained(template: dict[str, Any]) -> None:
     assert any("AbortIncompleteMultipartUpload" in rule for rule in rules)
 
 
-def test_bucket_policy_denies_insecure_transport(us_resolver: Resolver) -> None:
-    (policy,) = _resources(us_resolver.template, "AWS::S3::BucketPolicy").values()
+def test_bucket_policy_denies_insecure_transport(us_stack: Stack) -> None:
+    (policy,) = _resources(us_stack.template, "AWS::S3::BucketPolicy").values()
     assert policy["Properties"]["Bucket"] == {"Ref": "DataBucket"}
-    document = us_resolver.resolve(policy["Properties"]["PolicyDocument"])
-    bucket_arn = us_resolver.get_att("DataBucket", "Arn")
+    document = us_stack.resolve(policy["Properties"]["PolicyDocument"])
+    bucket_arn = us_stack.get_att("DataBucket", "Arn")
     deny = [s for s in document["Statement"] if s.get("Sid") == "DenyInsecureTransport"]
     assert len(deny) == 1
     (statement,) = deny

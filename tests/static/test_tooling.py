@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from offline.template import ROOT
 from tests.static.conftest import run_tool, tool
-from tests.static.support import ROOT
 
 # Directories of the repository that must never end up in a function's deployment package.
 NOT_DEPLOYED = {"tests", "offline", "events", "statemachine", "scripts", ".venv", ".aws-sam", ".git"}

@@ -1,0 +1,141 @@
+"""What every benchmark shares: the machine it ran on, medians, the fake AWS environment, handler loading."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+REGION = "us-east-1"
+
+# No profile, config file or instance metadata: nothing a benchmark starts can reach a real account.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+# Distributions whose versions decide the figures (xgboost is installed as xgboost-cpu).
+KEY_LIBRARIES = ("boto3", "botocore", "moto", "xgboost-cpu", "optuna", "numpy", "awscrt")
+
+
+def fake_aws_env() -> dict[str, str]:
+    """This process's environment with the fake AWS settings, for subprocesses."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
+    env.update(FAKE_AWS_ENV)
+    return env
+
+
+@contextmanager
+def fake_aws() -> Iterator[None]:
+    """The fake AWS settings in this process's environment, for the duration of the block."""
+    with mock.patch.dict(os.environ, FAKE_AWS_ENV):
+        for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(key, None)
+        yield
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        # x86 says "model name"; some ARM kernels only "Hardware" or "CPU part".
+        if key.strip().lower() in ("model name", "hardware", "processor name") and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in KEY_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def machine(load_at_start: Sequence[float] | None = None) -> dict[str, Any]:
+    """The machine a section ran on, with the load average when the section started."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": affinity,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "libraries": library_versions(),
+        "load_average_at_start": list(load_at_start) if load_at_start is not None else load_average(),
+    }
+
+
+def median(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("no values to take the median of")
+    return float(statistics.median(values))
+
+
+def summary(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    """Every value, their number, median, minimum and maximum."""
+    return {
+        "values": [round(v, digits) for v in values],
+        "repetitions": len(values),
+        "median": round(median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
+
+
+def load_handler(function_dir: str, module_name: str | None = None) -> ModuleType:
+    """A fresh copy of ``functions/<function_dir>/app.py``, imported now (its clients are created now)."""
+    path = FUNCTIONS_DIR / function_dir / "app.py"
+    name = module_name or f"_bench_{function_dir}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while a class is created
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def unload(module: ModuleType) -> None:
+    sys.modules.pop(module.__name__, None)
+
+
+def rounded(mapping: Mapping[str, float], digits: int = 4) -> dict[str, float]:
+    return {k: round(v, digits) for k, v in mapping.items()}
