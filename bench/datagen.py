@@ -170,7 +170,7 @@ def speed(sizes: Sequence[int], repetitions: dict[int, int]) -> dict[int, dict[s
     """Rows per second with moto and with the sink, side by side in this process, alternating."""
     results: dict[int, dict[str, Any]] = {}
     with moto_handler() as app:
-        moto_client = app.s3
+        moto_client = app._s3_client()
         timer = S3Timer(moto_client)
         sink = SinkS3()
         app.lambda_handler(event(100, "warm-up"), None)  # lazy imports and caches, before any timing
@@ -265,7 +265,7 @@ def _collect_cycles(**_: Any) -> None:
 def memory_worker(train_rows: int, traced: bool = True) -> dict[str, Any]:
     """Runs in a fresh process: the handler's memory for one size, RSS first, then tracemalloc."""
     with moto_handler() as app:
-        events = app.s3.meta.events
+        events = app._s3_client().meta.events
         # moto's garbage (see the module docstring), collected before the next part is made.
         events.register("after-call.s3", _collect_cycles, unique_id="bench-collect")
         app.lambda_handler(event(100, "warm-up"), None)

@@ -718,10 +718,18 @@ class Engine:
         self._create_roles()
         self._create_functions()
         self.sagemaker = self._make_emulator()
-        # The handlers create their clients at import (module level), as Powertools' examples do; a client
-        # created inside a handler call would reach moto's SageMaker instead, which trains nothing.
+        # The handlers keep their clients in module globals (``s3``, ``sagemaker``), created at their first
+        # invocation; the engine creates them here instead, so that the SageMaker ones can be routed to the
+        # emulator (a client created inside a handler call would reach moto's SageMaker, which trains nothing)
+        # and tests can reach a handler's clients before it runs.
         for function in self.functions.values():
-            for value in vars(function.module).values():
+            module = function.module
+            with self._function_environment(function):
+                for service in _HANDLER_CLIENTS:
+                    getter = getattr(module, f"_{service}_client", None)
+                    if callable(getter):
+                        getter()
+            for value in vars(module).values():
                 if _is_client_of(value, "sagemaker"):
                     route_client_to_emulator(value, self.sagemaker)
         self._create_state_machine()
@@ -1011,6 +1019,10 @@ def _offline_session() -> Any:
     import boto3
 
     return boto3.session.Session()
+
+
+# The services whose clients the handlers keep in module globals, created by ``_<service>_client()``.
+_HANDLER_CLIENTS = ("s3", "sagemaker")
 
 
 def _is_client_of(value: Any, service: str) -> bool:

@@ -24,7 +24,17 @@ from botocore.exceptions import ClientError
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-s3 = boto3.client("s3")
+# Created at the first invocation and kept for the life of the execution environment, so importing this
+# module costs no more than importing boto3 (bench: cold_start). Tests and the offline engine may set it.
+s3: Any = None
+
+
+def _s3_client() -> Any:
+    global s3
+    if s3 is None:
+        s3 = boto3.client("s3")
+    return s3
+
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.*)")
 
@@ -164,10 +174,11 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise InvalidEvaluationRequest(f"the event must be a JSON object, got {type(event).__name__}")
     m_bucket, m_key = parse_s3_uri(event.get("metricsUri"), "metricsUri")
-    metrics = evaluate(s3, event.get("predictionsUri"), event.get("labelsUri"))
+    client = _s3_client()
+    metrics = evaluate(client, event.get("predictionsUri"), event.get("labelsUri"))
     result = {**asdict(metrics), "metricsUri": f"s3://{m_bucket}/{m_key}"}
     try:
-        s3.put_object(
+        client.put_object(
             Bucket=m_bucket,
             Key=m_key,
             Body=json.dumps(result, indent=2).encode(),

@@ -20,7 +20,16 @@ logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 # Standard retries absorb SageMaker throttling inside the function; other API errors become named ones.
-sagemaker = boto3.client("sagemaker", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+# Created at the first invocation and kept for the life of the execution environment, so importing this
+# module costs no more than importing boto3 (bench: cold_start). Tests and the offline engine may set it.
+sagemaker: Any = None
+
+
+def _sagemaker_client() -> Any:
+    global sagemaker
+    if sagemaker is None:
+        sagemaker = boto3.client("sagemaker", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return sagemaker
 
 
 class InvalidTuningJobDescription(ValueError):
@@ -122,6 +131,6 @@ def model_artifact(client: Any, training_job_name: str) -> str:
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     summary = best_training_job(event)
-    summary["modelDataUrl"] = model_artifact(sagemaker, summary["bestTrainingJobName"])
+    summary["modelDataUrl"] = model_artifact(_sagemaker_client(), summary["bestTrainingJobName"])
     logger.info("best training job", extra={"summary": summary})
     return summary

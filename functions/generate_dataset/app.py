@@ -29,7 +29,17 @@ import boto3
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-s3 = boto3.client("s3")
+# Created at the first invocation and kept for the life of the execution environment, so importing this
+# module costs no more than importing boto3 (bench: cold_start). Tests and the offline engine may set it.
+s3: Any = None
+
+
+def _s3_client() -> Any:
+    global s3
+    if s3 is None:
+        s3 = boto3.client("s3")
+    return s3
+
 
 N_FEATURES = 10
 # S3 multipart parts must be at least 5 MiB except the last one.
@@ -362,7 +372,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     spec = parse_spec(event.get("input"))
     execution = parse_execution(event.get("execution"))
     logger.info("generating data set", extra={"spec": asdict(spec), "execution": execution.arn})
-    dataset = generate(s3, bucket, execution, spec)
+    dataset = generate(_s3_client(), bucket, execution, spec)
     logger.info("data set written", extra={"dataset": dataset})
     return {
         "input": {

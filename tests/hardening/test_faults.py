@@ -63,7 +63,7 @@ def test_s3_write_failing_at_any_point_of_the_upload_leaves_no_object_and_no_ope
     s3_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     app = load_handler("generate_dataset")
     small_parts(app)
-    s3_write_faults.install(app.s3)
+    s3_write_faults.install(app._s3_client())
     s3_write_faults.code, s3_write_faults.status = code, status
     event = {**load_event("generate_dataset"), "input": MULTIPART_INPUT}
 

@@ -36,7 +36,7 @@ DOCUMENTED_HYPERPARAMETERS = {
 TUNABLE_RANGES = {
     "alpha": (0, 1000),
     "lambda": (0, 1000),
-    "eta": (0.1, 0.5),
+    "eta": (0.05, 0.5),
     "gamma": (0, 5),
     "max_depth": (1, 10),  # documented from 0; a depth of 0 is no tree
     "max_delta_step": (0, 10),

@@ -210,7 +210,7 @@ def test_tuning_job_without_best_training_job_raises_no_best_training_job(
 ) -> None:
     failed = load_event("extract_model_path_no_best_job")
     # No training job to describe: any SageMaker call would be a mistake (a stub with no responses fails).
-    stubber = Stubber(app.sagemaker)
+    stubber = Stubber(app._sagemaker_client())
     with stubber, pytest.raises(app.NoBestTrainingJob) as raised:
         app.lambda_handler(failed, None)
 
@@ -253,7 +253,7 @@ def test_best_training_job_with_empty_artifact_raises_model_artifact_not_found(
 ) -> None:
     # moto completes every training job with an artifact: a stubbed client returns one without.
     name = description["BestTrainingJob"]["TrainingJobName"]
-    stubber = Stubber(app.sagemaker)
+    stubber = Stubber(app._sagemaker_client())
     stubber.add_response(
         "describe_training_job",
         _failed_training_job(description, {"S3ModelArtifacts": ""}),

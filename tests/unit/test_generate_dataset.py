@@ -518,7 +518,7 @@ def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
     nth: int,
     split: str,
 ) -> None:
-    client = RecordingClient(app.s3, fail=operation, key_part=key_part, nth=nth)
+    client = RecordingClient(app._s3_client(), fail=operation, key_part=key_part, nth=nth)
     monkeypatch.setattr(app, "s3", client)
 
     with pytest.raises(app.DatasetWriteError) as raised:
@@ -537,7 +537,9 @@ def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
 def test_write_failure_reports_the_original_error_when_the_abort_fails_too(
     app: ModuleType, bucket: str, s3_client: Any, small_parts: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = RecordingClient(app.s3, fail="upload_part", key_part="/validation/", nth=2, fail_abort=True)
+    client = RecordingClient(
+        app._s3_client(), fail="upload_part", key_part="/validation/", nth=2, fail_abort=True
+    )
     monkeypatch.setattr(app, "s3", client)
 
     with pytest.raises(app.DatasetWriteError, match="internal error") as raised:
