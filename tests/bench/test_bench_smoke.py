@@ -231,9 +231,9 @@ def test_cold_start_compares_each_handler_with_import_boto3(cold_start_result: d
     }
     assert cold_start_result["repetitions"] == 1
     assert targets["import boto3"]["ratio_to_import_boto3"] == 1.0
-    assert targets["generate_dataset"]["module_level_clients"] == ["s3"]
+    assert targets["generate_dataset"]["clients"] == ["s3"]
     assert targets["generate_dataset"]["reference"] == "import boto3 + s3 client"
-    assert targets["extract_model_name"]["module_level_clients"] == []
+    assert targets["extract_model_name"]["clients"] == []
     for name in ("extract_model_name", "generate_dataset"):
         assert targets[name]["meets_target"] == (
             targets[name]["ratio_to_import_boto3"] <= cold_start.TARGET_RATIO
