@@ -184,13 +184,17 @@ def _job_record(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def training_jobs(client: Any, tuning_job_name: str) -> list[dict[str, Any]]:
     """Every training job of the tuning job, in the order SageMaker created them (all statuses)."""
-    # One call returns at most 100 summaries, as many as a tuning job may run: the paginator covers the rest.
+    # A call returns 10 summaries unless asked for up to 100, as many as a tuning job may run; the
+    # paginator follows NextToken all the same.
     paginator = client.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
     try:
         summaries = [
             summary
             for page in paginator.paginate(
-                HyperParameterTuningJobName=tuning_job_name, SortBy="CreationTime", SortOrder="Ascending"
+                HyperParameterTuningJobName=tuning_job_name,
+                SortBy="CreationTime",
+                SortOrder="Ascending",
+                PaginationConfig={"PageSize": 100},
             )
             for summary in page.get("TrainingJobSummaries", [])
         ]

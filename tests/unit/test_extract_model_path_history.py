@@ -63,6 +63,7 @@ def list_request(description: dict[str, Any], token: str | None = None) -> dict[
         "HyperParameterTuningJobName": description["HyperParameterTuningJobName"],
         "SortBy": "CreationTime",
         "SortOrder": "Ascending",
+        "MaxResults": 100,  # the most one call returns, as many jobs as a tuning job may run
     }
     if token:
         request["NextToken"] = token
