@@ -7,10 +7,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test unit static lint build validate mapping clean
+.PHONY: help venv demo report test unit static lint build validate mapping clean
 
 help:
 	@echo "make demo      run the state machine end to end offline (INPUT=events/<file>.json for another input)"
+	@echo "make report    the report of a cloud execution: EXECUTION_ARN=arn:... [PROFILE=name] [REGION=region]"
 	@echo "make test      run every offline test (sets up .venv on first use)"
 	@echo "make build     sam build"
 	@echo "make validate  sam validate --lint and cfn-lint"
@@ -28,6 +29,12 @@ venv: $(VENV)/.installed
 # The real definition on moto's Step Functions engine, the real handlers, SageMaker emulated on the CPU.
 demo: venv
 	$(PY) -m offline $(if $(INPUT),--input $(INPUT))
+
+# The report of a finished cloud execution: reads it (DescribeExecution) and its objects in S3 with your
+# credentials, writes reports/<run name>/report.html. The offline run (make demo) writes one at its end.
+report: venv
+	@test -n "$(EXECUTION_ARN)" || { echo "usage: make report EXECUTION_ARN=arn:aws:states:<region>:<account>:execution:<state machine>:<name> [PROFILE=name] [REGION=region]" >&2; exit 2; }
+	$(PY) -m report --execution-arn "$(EXECUTION_ARN)" $(if $(PROFILE),--profile "$(PROFILE)") $(if $(REGION),--region "$(REGION)")
 
 test: lint
 	$(PY) -m pytest

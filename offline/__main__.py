@@ -3,9 +3,11 @@
 Progress goes to stderr as it happens: each state entered and left (from the execution history), each
 training job with its hyperparameters and objective as it finishes, the best so far. At the end, on
 stderr: the execution's status, the best hyperparameters, the test RMSE of the batch predictions against
-the test labels (both read from S3) beside the data's noise floor, and the wall time. The last line on
-stdout is the execution's result as one JSON object; ``--quiet`` prints only that line. A failed
-execution exits with 1, a definition or template the run cannot start with exits with 2.
+the test labels (both read from S3) beside the data's noise floor, and the wall time. Then the run's report
+(``report/``: the same one ``make report`` builds from a cloud execution) is written to
+``<report dir>/<run name>/report.html`` and its path printed. The last line on stdout is the execution's
+result as one JSON object; ``--quiet`` prints only that line. A failed execution exits with 1, a
+definition or template the run cannot start with exits with 2.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -29,7 +32,10 @@ from offline.engine import (
     Engine,
     OfflineRunError,
     RunResult,
+    route_client_to_emulator,
 )
+from report.build import build_report
+from report.collect import ReportInputError
 
 EXIT_FAILED = 1
 EXIT_NOT_STARTED = 2
@@ -74,6 +80,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--template", type=Path, default=TEMPLATE_FILE, help="SAM template giving the substitutions"
     )
     parser.add_argument("--name", help="execution name (default: a UUID, as the console generates)")
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path(os.environ.get("REPORT_DIR") or "reports"),
+        help="where the run's report goes: <dir>/<run name>/report.html (default $REPORT_DIR or reports)",
+    )
+    parser.add_argument("--no-report", action="store_true", help="do not write the report")
     return parser.parse_args(argv)
 
 
@@ -225,6 +238,27 @@ def report(engine: Engine, result: RunResult, progress: Progress) -> None:
     progress.line(f"test RMSE of the batch predictions ({records} records): {rmse:.4f}{ratio}")
 
 
+def write_report(engine: Engine, result: RunResult, out_dir: Path, progress: Progress) -> Path | None:
+    """The run's report, from its objects in (moto's) S3 through DescribeExecution, as ``make report``."""
+    import boto3
+
+    # The history of a run that stopped before Extract Model Path comes from the emulator, as
+    # make report gets it from SageMaker.
+    sagemaker = boto3.client("sagemaker", region_name=engine.stack.region)
+    route_client_to_emulator(sagemaker, engine.sagemaker)
+    try:
+        path, data = build_report(
+            engine.sfn, engine.s3, result.execution_arn, out_dir, links=False, sagemaker=sagemaker
+        )
+    except ReportInputError as e:
+        progress.line(f"report: not written ({e})")
+        return None
+    for problem in data.problems:
+        progress.line(f"report: {problem}")
+    progress.line(f"report: {path}")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress(sys.stderr, enabled=not args.quiet)
@@ -244,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress.line(f"execution input {json.dumps(execution)}")
                 result = engine.run(execution, name=args.name, on_event=progress.on_event)
                 report(engine, result, progress)
+                if not args.no_report:
+                    write_report(engine, result, args.report_dir, progress)
         except OfflineRunError as e:
             progress.line(f"the offline run could not start: {e}")
             print(json.dumps({"status": "FAILED", "error": type(e).__name__, "cause": str(e)}))

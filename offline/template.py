@@ -50,6 +50,9 @@ _NAME_PROPERTY = {
     "AWS::Serverless::StateMachine": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Events::Rule": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
 }
 
 
@@ -146,7 +149,35 @@ class Stack:
 
     @property
     def resources(self) -> Mapping[str, Any]:
-        return self.template.get("Resources") or {}
+        """The stack's resources: one whose ``Condition`` is false is left out, as CloudFormation does."""
+        return {
+            logical_id: resource
+            for logical_id, resource in (self.template.get("Resources") or {}).items()
+            if "Condition" not in resource or self.condition(str(resource["Condition"]))
+        }
+
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's Conditions for this stack's parameters."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"the template has no condition {name}")
+        return self._condition_value(conditions[name])
+
+    def _condition_value(self, value: Any) -> bool:
+        if isinstance(value, Mapping) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Fn::Not":
+                return not self._condition_value(arg[0])
+            if key == "Fn::And":
+                return all(self._condition_value(item) for item in arg)
+            if key == "Fn::Or":
+                return any(self._condition_value(item) for item in arg)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(item) for item in arg)
+                return str(left) == str(right)
+            if key == "Condition":
+                return self.condition(str(arg))
+        raise TemplateError(f"condition {value!r} is not evaluated offline: extend Stack._condition_value")
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         """``arn:<partition>:<service>:<region>:<account>:<resource>`` (region or account left empty)."""
@@ -215,6 +246,10 @@ class Stack:
         if name in self.resources:
             if self._kind(name) in _STATE_MACHINE_TYPES:  # Ref of a state machine is its ARN
                 return self.get_att(name, "Arn")
+            if self._kind(name) == "AWS::SNS::Topic":  # Ref of a topic is its ARN
+                return self.get_att(name, "TopicArn")
+            if self._kind(name) == "AWS::KMS::Key":  # Ref of a key is its id
+                return self.get_att(name, "KeyId")
             return self.physical_name(name)
         raise TemplateError(f"!Ref {name}: no parameter, pseudo parameter or resource of that name")
 
@@ -237,6 +272,15 @@ class Stack:
             attributes = {"Arn": self.arn("states", f"stateMachine:{name}"), "Name": name}
         elif kind == "AWS::Logs::LogGroup":
             attributes = {"Arn": self.arn("logs", f"log-group:{name}:*")}
+        elif kind == "AWS::SNS::Topic":
+            attributes = {"TopicArn": self.arn("sns", name), "TopicName": name}
+        elif kind == "AWS::Events::Rule":
+            attributes = {"Arn": self.arn("events", f"rule/{name}")}
+        elif kind == "AWS::CloudWatch::Alarm":
+            attributes = {"Arn": self.arn("cloudwatch", f"alarm:{name}")}
+        elif kind == "AWS::KMS::Key":
+            key_id = str(uuid.UUID(bytes=hashlib.sha256(f"{self.name}/{logical_id}".encode()).digest()[:16]))
+            attributes = {"KeyId": key_id, "Arn": self.arn("kms", f"key/{key_id}")}
         if attribute not in attributes:
             raise TemplateError(f"!GetAtt {logical_id}.{attribute} ({kind}) is not known offline")
         return attributes[attribute]

@@ -9,11 +9,13 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -74,6 +76,13 @@ def aws_credentials(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     for key, value in _FAKE_AWS_ENV.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def reports_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Offline runs in tests (and their subprocesses) write their reports there, not into reports/."""
+    with mock.patch.dict(os.environ, {"REPORT_DIR": str(tmp_path_factory.mktemp("reports"))}):
+        yield
 
 
 @pytest.fixture

@@ -241,18 +241,40 @@ def test_generate_dataset_may_only_write_run_data(console_run: Run) -> None:
         assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{key}"), key
 
 
-def test_extract_model_path_may_only_describe_training_jobs(console_run: Run) -> None:
+def test_extract_model_path_may_describe_training_jobs_list_the_tuning_jobs_and_write_run_objects(
+    console_run: Run,
+) -> None:
     stack = console_run.stack
     statements = _function_statements(stack, "ExtractModelPathFunction")
     actions = {action for s in statements for action in as_list(s["Action"])}
-    assert actions == {"sagemaker:DescribeTrainingJob"}
+    assert actions == {
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        "s3:PutObject",
+    }
     best = console_run.output["tuning"]["bestTrainingJobName"]
     assert allowing_statements(
         statements, "sagemaker:DescribeTrainingJob", stack.arn("sagemaker", f"training-job/{best}")
     )
+    tuning_job = console_run.output["dataset"]["tuningJobName"]
+    assert allowing_statements(
+        statements,
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        stack.arn("sagemaker", f"hyper-parameter-tuning-job/{tuning_job}"),
+    )
+    bucket_arn = stack.get_att("DataBucket", "Arn")
     assert {r for s in statements for r in as_list(s["Resource"])} == {
-        stack.arn("sagemaker", "training-job/*")
+        stack.arn("sagemaker", "training-job/*"),
+        stack.arn("sagemaker", "hyper-parameter-tuning-job/*"),
+        f"{bucket_arn}/runs/*",
     }
+    # Each action on its own resource only.
+    for statement in statements:
+        assert len(as_list(statement["Action"])) == 1, statement
+    # The history it wrote is within that grant.
+    history_key = console_run.output["tuning"]["trainingJobsUri"].removeprefix(f"s3://{console_run.bucket}/")
+    assert history_key in console_run.objects
+    assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{history_key}")
 
 
 def test_extract_model_name_needs_no_permission(us_stack: Stack) -> None:

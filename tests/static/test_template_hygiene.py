@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from offline.template import Stack
@@ -39,6 +40,10 @@ def test_every_parameter_has_a_default_a_description_and_a_constraint(template: 
         assert "Default" in spec and spec.get("Description"), name
         if "AllowedValues" in spec:
             assert spec["Default"] in spec["AllowedValues"], name
+        elif "AllowedPattern" in spec:
+            # CloudFormation matches the whole value (Java regex); the default must match too.
+            assert spec.get("Type") == "String" and spec.get("ConstraintDescription"), name
+            assert re.fullmatch(spec["AllowedPattern"], spec["Default"]), name
         else:
             assert spec.get("Type") == "Number" and {"MinValue", "MaxValue"} <= set(spec), name
             assert spec["MinValue"] <= spec["Default"] <= spec["MaxValue"], name

@@ -143,6 +143,8 @@ def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
         "hyperparameters": description["BestTrainingJob"]["TunedHyperParameters"],
         # Where SageMaker puts a training job's model: {S3OutputPath}/{job name}/output/model.tar.gz.
         "modelDataUrl": f"{output_path}{name}/output/model.tar.gz",
+        # A bare description (this event file) writes no training job history.
+        "trainingJobsUri": None,
     }
     assert json.loads(json.dumps(result, allow_nan=False)) == result
 
