@@ -101,6 +101,11 @@ def resolve_parameters(template: Mapping[str, Any], overrides: Mapping[str, Any]
             low, high = spec.get("MinValue"), spec.get("MaxValue")
             if (low is not None and number < float(low)) or (high is not None and number > float(high)):
                 raise TemplateError(f"parameter {name} must be between {low} and {high}, got {text}")
+        pattern = spec.get("AllowedPattern")
+        # CloudFormation matches the pattern against every item of a CommaDelimitedList.
+        items = text.split(",") if spec.get("Type") == "CommaDelimitedList" else [text]
+        if pattern is not None and not all(re.fullmatch(str(pattern), item) for item in items):
+            raise TemplateError(f"parameter {name} must match the pattern {pattern}, got {text!r}")
         allowed = spec.get("AllowedValues")
         if allowed is not None and text not in [str(v) for v in allowed]:
             raise TemplateError(
@@ -146,7 +151,35 @@ class Stack:
 
     @property
     def resources(self) -> Mapping[str, Any]:
-        return self.template.get("Resources") or {}
+        """The stack's resources: one whose ``Condition`` is false is left out, as CloudFormation does."""
+        return {
+            logical_id: resource
+            for logical_id, resource in (self.template.get("Resources") or {}).items()
+            if "Condition" not in resource or self.condition(str(resource["Condition"]))
+        }
+
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's Conditions for this stack's parameters."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"the template has no condition {name}")
+        return self._condition_value(conditions[name])
+
+    def _condition_value(self, value: Any) -> bool:
+        if isinstance(value, Mapping) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Fn::Not":
+                return not self._condition_value(arg[0])
+            if key == "Fn::And":
+                return all(self._condition_value(item) for item in arg)
+            if key == "Fn::Or":
+                return any(self._condition_value(item) for item in arg)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(item) for item in arg)
+                return str(left) == str(right)
+            if key == "Condition":
+                return self.condition(str(arg))
+        raise TemplateError(f"condition {value!r} is not evaluated offline: extend Stack._condition_value")
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         """``arn:<partition>:<service>:<region>:<account>:<resource>`` (region or account left empty)."""
@@ -195,7 +228,7 @@ class Stack:
             return f"{logical_id[: 80 - 13]}-{suffix}"
         return f"{f'{self.name}-{logical_id}'[: 64 - 13]}-{suffix}"
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
         pseudo = {
             "AWS::Partition": self.partition,
             "AWS::Region": self.region,
@@ -211,7 +244,12 @@ class Stack:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
+            declared = (self.template.get("Parameters") or {}).get(name) or {}
+            if declared.get("Type") == "CommaDelimitedList":  # Ref gives the list ("" gives [""])
+                return self.parameters[name].split(",")
             return self.parameters[name]
+        if name.endswith("Role") and self._implicit_role_of(name.removesuffix("Role")):
+            return self.physical_name(name)
         if name in self.resources:
             if self._kind(name) in _STATE_MACHINE_TYPES:  # Ref of a state machine is its ARN
                 return self.get_att(name, "Arn")
@@ -269,6 +307,9 @@ class Stack:
             if key == "Fn::Join":
                 delimiter, items = arg
                 return str(delimiter).join(str(item) for item in self.resolve(items))
+            if key == "Fn::Split":
+                delimiter, text = arg
+                return str(self.resolve(text)).split(str(delimiter))
             if key == "Fn::Select":
                 index, items = self.resolve(arg)
                 return items[int(index)]

@@ -377,6 +377,12 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 def prepare_own_data(bucket: str, execution: Execution, data: Mapping[str, str]) -> dict[str, Any]:
     """Checks the execution's own files and splits its test file (own_data); S3 failures are named."""
     allowed = own_data.external_buckets(os.environ.get("EXTERNAL_DATA_BUCKETS"))
+    if len(allowed) > own_data.MAX_EXTERNAL_BUCKETS:
+        most = own_data.MAX_EXTERNAL_BUCKETS
+        raise ConfigurationError(
+            f"{own_data.PARAMETER} lists {len(allowed)} buckets; the template grants read on the first "
+            f"{most} only: list at most {most} and deploy again"
+        )
     logger.info("checking your own data", extra={"data": dict(data), "externalDataBuckets": allowed})
     try:
         dataset = own_data.prepare(_s3_client(), bucket, run_name(execution), data, allowed, S3StreamWriter)

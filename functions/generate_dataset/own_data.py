@@ -20,6 +20,7 @@ from typing import Any
 
 DATASETS_PREFIX = "datasets/"
 PARAMETER = "ExternalDataBuckets"
+MAX_EXTERNAL_BUCKETS = 3  # the template's read grants have three slots
 # The first rows of the training and validation files are checked: enough to catch a wrong file, a header
 # or a ragged row near the top, without reading a large file (SageMaker reads it in full anyway).
 SAMPLE_BYTES = 1024 * 1024

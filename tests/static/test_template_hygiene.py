@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from offline.template import Stack
@@ -39,6 +40,10 @@ def test_every_parameter_has_a_default_a_description_and_a_constraint(template: 
         assert "Default" in spec and spec.get("Description"), name
         if "AllowedValues" in spec:
             assert spec["Default"] in spec["AllowedValues"], name
+        elif "AllowedPattern" in spec:
+            # CloudFormation matches every item of a CommaDelimitedList against the pattern.
+            items = spec["Default"].split(",") if spec["Type"] == "CommaDelimitedList" else [spec["Default"]]
+            assert all(re.fullmatch(spec["AllowedPattern"], item) for item in items), name
         else:
             assert spec.get("Type") == "Number" and {"MinValue", "MaxValue"} <= set(spec), name
             assert spec["MinValue"] <= spec["Default"] <= spec["MaxValue"], name
