@@ -7,6 +7,9 @@ function validates with the standard library alone: no runtime dependency, no co
 left out of the generated code: they do not change what is valid and would only make it larger. The
 generated code imports its exception classes from fastjsonschema; they are defined in the module instead.
 
+The README's table of the execution input ("Execution input") is rendered from the same schema, between
+its BEGIN/END markers.
+
 Usage: python scripts/generate_input_validator.py [--check]   (make schema)
 """
 
@@ -21,6 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "execution-input.schema.json"
 TARGET = ROOT / "functions" / "generate_dataset" / "input_validator.py"
+README = ROOT / "README.md"
+TABLE_BEGIN = "<!-- BEGIN GENERATED execution input table: make schema -->"
+TABLE_END = "<!-- END GENERATED execution input table -->"
 ANNOTATIONS = {"title", "description", "examples", "$comment", "default"}
 # Keywords whose value maps names to subschemas: a property may be called "title" there.
 SCHEMA_MAPS = {"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"}
@@ -95,23 +101,69 @@ def render() -> str:
     return header + code
 
 
+def _allowed(spec: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "$ref" in spec:
+        spec = {**defs[spec["$ref"].rsplit("/", 1)[1]], **spec}
+    if "enum" in spec:
+        return ", ".join(f"`{value}`" for value in spec["enum"])
+    low = spec.get("minimum")
+    high = spec.get("maximum")
+    if "exclusiveMinimum" in spec:
+        return f"> {spec['exclusiveMinimum']:,}"
+    if low is not None and high is not None:
+        return f"{low:,} - {high:,}"
+    if spec.get("type") == "boolean":
+        return "`true`, `false`"
+    if "pattern" in spec:
+        return "`s3://<bucket>/<key>`"
+    return ""
+
+
+def render_table(schema: dict[str, Any]) -> str:
+    """The README table: one row per key (the keys of ``data`` as ``data.<key>``), from the schema."""
+    defs = schema.get("$defs", {})
+    rows = ["| Key | Type | Allowed | Meaning |", "|---|---|---|---|"]
+
+    def add(name: str, spec: dict[str, Any]) -> None:
+        kind = spec.get("type") or defs[spec["$ref"].rsplit("/", 1)[1]]["type"]
+        rows.append(f"| `{name}` | {kind} | {_allowed(spec, defs)} | {spec['description']} |")
+
+    for name, spec in schema["properties"].items():
+        add(name, spec)
+        for inner, inner_spec in (spec.get("properties") or {}).items():
+            add(f"{name}.{inner}", inner_spec)
+    return "\n".join(rows) + "\n"
+
+
+def render_readme(readme: str) -> str:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    start, end = readme.find(TABLE_BEGIN), readme.find(TABLE_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"README.md has no {TABLE_BEGIN} ... {TABLE_END} block")
+    return readme[: start + len(TABLE_BEGIN)] + "\n" + render_table(schema) + readme[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the generated module is out of date")
     args = parser.parse_args(argv)
-    code = render()
-    current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-    if args.check:
-        if current != code:
-            print(f"{TARGET.relative_to(ROOT)} is out of date with {SCHEMA.relative_to(ROOT)}: make schema")
-            return 1
-        print(f"{TARGET.relative_to(ROOT)} is up to date")
-        return 0
-    if current != code:
-        TARGET.write_text(code, encoding="utf-8")
-        print(f"wrote {TARGET.relative_to(ROOT)}")
-    else:
-        print(f"{TARGET.relative_to(ROOT)} already up to date")
+    readme = README.read_text(encoding="utf-8")
+    outputs = {TARGET: render(), README: render_readme(readme)}
+    stale = []
+    for path, text in outputs.items():
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current == text:
+            continue
+        stale.append(path)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    if args.check and stale:
+        names = ", ".join(str(path.relative_to(ROOT)) for path in stale)
+        print(f"{names} out of date with {SCHEMA.relative_to(ROOT)}: run make schema")
+        return 1
+    if not stale:
+        print("the validator and the README table are up to date with the schema")
     return 0
 
 

@@ -126,7 +126,7 @@ def _unknown_keys(where: str, unknown: list[str], allowed: list[str]) -> str:
 
     described = []
     for key in unknown:
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or [
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75) or [
             name for name in allowed if name.lower() == key.lower()
         ]
         hint = f" (did you mean '{close[0]}'?)" if close else ""
