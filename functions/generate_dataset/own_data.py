@@ -13,10 +13,13 @@ message says what to do: OwnDataNotAllowed, OwnDataNotFound, OwnDataInvalid, Own
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger()
 
 DATASETS_PREFIX = "datasets/"
 PARAMETER = "ExternalDataBuckets"
@@ -158,7 +161,7 @@ def sample_columns(client: Any, obj: S3Object, size: int) -> int:
     body = _s3_call(
         obj, lambda: client.get_object(Bucket=obj.bucket, Key=obj.key, Range=f"bytes=0-{last}")["Body"].read()
     )
-    text = _decode(obj, body)
+    text = _decode(obj, body, cut=size > len(body))
     lines = text.split("\n")
     if size > len(body):
         lines = lines[:-1]  # the last line of the sample may be cut short
@@ -178,12 +181,12 @@ def sample_columns(client: Any, obj: S3Object, size: int) -> int:
     return columns
 
 
-def _decode(obj: S3Object, body: bytes) -> str:
+def _decode(obj: S3Object, body: bytes, *, cut: bool = False) -> str:
+    """``body`` as text; ``cut``: it is a sample that may end inside a multi-byte character."""
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as e:
-        # A multi-byte character cut at the end of a sample is not an error; anything else is.
-        if e.start >= len(body) - 3:
+        if cut and e.start >= len(body) - 3:
             return body[: e.start].decode("utf-8")
         raise OwnDataInvalid(
             f"data.{obj.role} {obj.uri}: byte {e.start} is not UTF-8 text (is it compressed or binary? "
@@ -285,13 +288,17 @@ def prepare(
         for stream in writers:
             stream.close()
     except BaseException:
+        # The original error is the one to report; a failed clean-up is only logged.
         for stream in writers:
             try:
                 stream.abort()
-                if stream.completed:
+            except Exception:
+                logger.exception("could not abort the upload of s3://%s/%s", project_bucket, stream.key)
+            if stream.completed:  # half a data set: remove it
+                try:
                     client.delete_object(Bucket=project_bucket, Key=stream.key)
-            except Exception:  # noqa: S110 -- the original error is the one to report
-                pass
+                except Exception:
+                    logger.exception("could not delete s3://%s/%s", project_bucket, stream.key)
         raise
     return {
         "runName": run_name,
