@@ -261,6 +261,20 @@ def _attached_policies(stack: Stack) -> dict[str, tuple[list[str], dict[str, Any
     }
 
 
+def test_own_data_under_datasets_in_the_project_bucket_is_readable_by_the_function_and_sagemaker(
+    stack: Stack,
+) -> None:
+    bucket_arn = stack.get_att("DataBucket", "Arn")
+    train = f"{bucket_arn}/datasets/housing/train.csv"
+    function = _function_statements(stack, "GenerateDatasetFunction")
+    sagemaker = role_statements(stack, "SageMakerExecutionRole")
+    for statements in (function, sagemaker):
+        assert allowing_statements(statements, "s3:GetObject", train)
+        assert allowing_statements(statements, "s3:ListBucket", bucket_arn)
+        assert not allowing_statements(statements, "s3:PutObject", train), "your data is read, never written"
+        assert not allowing_statements(statements, "s3:GetObject", f"{bucket_arn}/uploads/train.csv")
+
+
 def test_no_external_bucket_is_readable_unless_external_data_buckets_lists_it(stack: Stack) -> None:
     assert stack.parameters["ExternalDataBuckets"] == ""
     assert _attached_policies(stack) == {}
