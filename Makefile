@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo report test unit static lint build validate mapping clean
+.PHONY: help venv demo report test unit static lint build validate mapping schema clean
 
 help:
 	@echo "make demo      run the state machine end to end offline (INPUT=events/<file>.json for another input)"
@@ -16,6 +16,7 @@ help:
 	@echo "make build     sam build"
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make mapping   regenerate the XGBoost image registry map in template.yaml"
+	@echo "make schema    regenerate the execution input validator from schema/execution-input.schema.json"
 	@echo "make clean     remove build output and the virtual environment"
 
 $(VENV)/.installed: requirements-dev.txt
@@ -72,6 +73,9 @@ build: venv
 
 mapping: venv
 	$(PY) scripts/generate_xgboost_mapping.py
+
+schema: venv
+	$(PY) scripts/generate_input_validator.py
 
 clean:
 	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache

@@ -3,7 +3,7 @@
 Each import runs in a fresh interpreter (``python -c``), timed inside it with ``time.perf_counter`` around the
 import statement alone, so interpreter start-up is left out of both sides. The targets are run in rounds, in
 a shuffled order each round, and the medians compared. Each handler is imported as the Lambda runtime
-imports it: ``app`` from a directory holding a copy of its ``app.py`` and no ``__pycache__``, with bytecode
+imports it: ``app`` from a directory holding copies of its modules and no ``__pycache__``, with bytecode
 writing off, so the module is compiled at every start as it is from a read-only deployment package (boto3's
 own modules are read from their cached bytecode, as the runtime's are).
 
@@ -127,7 +127,9 @@ def measure(rounds: int = DEFAULT_ROUNDS, *, log: Callable[[str], None] = lambda
         for name in handler_dirs():
             copy = Path(tmp) / name
             copy.mkdir()
-            shutil.copy2(FUNCTIONS_DIR / name / "app.py", copy / "app.py")
+            # The deployment package: app.py and the modules beside it (generate_dataset has several).
+            for module in (FUNCTIONS_DIR / name).glob("*.py"):
+                shutil.copy2(module, copy / module.name)
             handlers[name] = _child_code("import app", str(copy))
         targets = {
             "import boto3": _child_code(BASELINE),

@@ -104,6 +104,11 @@ def resolve_parameters(template: Mapping[str, Any], overrides: Mapping[str, Any]
             low, high = spec.get("MinValue"), spec.get("MaxValue")
             if (low is not None and number < float(low)) or (high is not None and number > float(high)):
                 raise TemplateError(f"parameter {name} must be between {low} and {high}, got {text}")
+        pattern = spec.get("AllowedPattern")
+        # CloudFormation matches the pattern against every item of a CommaDelimitedList.
+        items = text.split(",") if spec.get("Type") == "CommaDelimitedList" else [text]
+        if pattern is not None and not all(re.fullmatch(str(pattern), item) for item in items):
+            raise TemplateError(f"parameter {name} must match the pattern {pattern}, got {text!r}")
         allowed = spec.get("AllowedValues")
         if allowed is not None and text not in [str(v) for v in allowed]:
             raise TemplateError(
@@ -226,7 +231,7 @@ class Stack:
             return f"{logical_id[: 80 - 13]}-{suffix}"
         return f"{f'{self.name}-{logical_id}'[: 64 - 13]}-{suffix}"
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
         pseudo = {
             "AWS::Partition": self.partition,
             "AWS::Region": self.region,
@@ -242,7 +247,12 @@ class Stack:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
+            declared = (self.template.get("Parameters") or {}).get(name) or {}
+            if declared.get("Type") == "CommaDelimitedList":  # Ref gives the list ("" gives [""])
+                return self.parameters[name].split(",")
             return self.parameters[name]
+        if name.endswith("Role") and self._implicit_role_of(name.removesuffix("Role")):
+            return self.physical_name(name)
         if name in self.resources:
             if self._kind(name) in _STATE_MACHINE_TYPES:  # Ref of a state machine is its ARN
                 return self.get_att(name, "Arn")
@@ -313,6 +323,9 @@ class Stack:
             if key == "Fn::Join":
                 delimiter, items = arg
                 return str(delimiter).join(str(item) for item in self.resolve(items))
+            if key == "Fn::Split":
+                delimiter, text = arg
+                return str(self.resolve(text)).split(str(delimiter))
             if key == "Fn::Select":
                 index, items = self.resolve(arg)
                 return items[int(index)]

@@ -13,18 +13,26 @@ model can reach; it is returned as ``noiseFloorRmse``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
 import random
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
 
 import boto3
+
+# The function's own modules sit beside app.py: Lambda puts that directory on sys.path; the tests and the
+# offline engine load app.py by its path, so it is added here when missing.
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+
+import own_data
+from execution_input import InvalidExecutionInput, validate_execution_input
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -48,10 +56,6 @@ RUNS_PREFIX = "runs"
 MAX_TUNING_JOB_NAME = 32  # HyperParameterTuningJobName limit; training job names add 13 characters.
 
 
-class InvalidExecutionInput(ValueError):
-    """The execution input (or the event the state machine built from it) is not usable."""
-
-
 class DatasetWriteError(RuntimeError):
     """Writing the data set to S3 failed; the partial upload was aborted."""
 
@@ -69,13 +73,13 @@ class DatasetSpec:
     seed: int = 42
 
 
-# key -> (attribute, type, minimum, maximum)
-_INPUT_BOUNDS: dict[str, tuple[str, type, float, float]] = {
-    "trainRows": ("train_rows", int, 100, 1_000_000),
-    "validationRows": ("validation_rows", int, 20, 1_000_000),
-    "testRows": ("test_rows", int, 20, 1_000_000),
-    "noise": ("noise", float, 0.0, 100.0),
-    "seed": ("seed", int, 0, 2**31 - 1),
+# key of the execution input -> (attribute, type); bounds are in schema/execution-input.schema.json.
+_SPEC_FIELDS: dict[str, tuple[str, type]] = {
+    "trainRows": ("train_rows", int),
+    "validationRows": ("validation_rows", int),
+    "testRows": ("test_rows", int),
+    "noise": ("noise", float),
+    "seed": ("seed", int),
 }
 
 
@@ -87,34 +91,11 @@ class Execution:
 
 
 def parse_spec(execution_input: Any) -> DatasetSpec:
-    """Validates the execution input; absent keys take the defaults, unknown keys are rejected."""
-    if execution_input is None:
-        execution_input = {}
-    if not isinstance(execution_input, Mapping):
-        raise InvalidExecutionInput(
-            f"the execution input must be a JSON object, got {type(execution_input).__name__}"
-        )
-    unknown = sorted(str(k) for k in execution_input if k not in _INPUT_BOUNDS)
-    if unknown:
-        raise InvalidExecutionInput(
-            f"unknown key(s) in the execution input: {', '.join(unknown)}; "
-            f"allowed keys: {', '.join(_INPUT_BOUNDS)}"
-        )
-    values: dict[str, Any] = {}
-    for key, (attr, kind, low, high) in _INPUT_BOUNDS.items():
-        if key not in execution_input:
-            continue
-        value = execution_input[key]
-        # bool is an int in Python; JSON true/false is never a count.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidExecutionInput(f"'{key}' must be a number, got {json.dumps(value)[:80]}")
-        if kind is int and (isinstance(value, float) and not value.is_integer()):
-            raise InvalidExecutionInput(f"'{key}' must be a whole number, got {value}")
-        # The range test alone also rejects NaN and infinities; math.isfinite would overflow on a huge int.
-        if not low <= value <= high:
-            raise InvalidExecutionInput(f"'{key}' must be between {low:g} and {high:g}, got {value}")
-        values[attr] = kind(value)
-    return DatasetSpec(**values)
+    """The generated data set the input asks for: validated against the schema, absent keys take defaults."""
+    values = validate_execution_input(execution_input)
+    return DatasetSpec(
+        **{attr: kind(values[key]) for key, (attr, kind) in _SPEC_FIELDS.items() if key in values}
+    )
 
 
 def parse_execution(execution: Any) -> Execution:
@@ -369,13 +350,20 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         raise ConfigurationError("BUCKET_NAME is not set: deploy the function with the template")
     if not isinstance(event, Mapping):
         raise InvalidExecutionInput(f"the event must be a JSON object, got {type(event).__name__}")
-    spec = parse_spec(event.get("input"))
+    execution_input = validate_execution_input(event.get("input"))
     execution = parse_execution(event.get("execution"))
+    if "data" in execution_input:
+        return {
+            "input": execution_input,
+            "dataset": prepare_own_data(bucket, execution, execution_input["data"]),
+        }
+    spec = parse_spec(execution_input)
     logger.info("generating data set", extra={"spec": asdict(spec), "execution": execution.arn})
-    dataset = generate(_s3_client(), bucket, execution, spec)
+    dataset = {**generate(_s3_client(), bucket, execution, spec), "source": "generated"}
     logger.info("data set written", extra={"dataset": dataset})
     return {
         "input": {
+            **execution_input,
             "trainRows": spec.train_rows,
             "validationRows": spec.validation_rows,
             "testRows": spec.test_rows,
@@ -384,3 +372,30 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         },
         "dataset": dataset,
     }
+
+
+def prepare_own_data(bucket: str, execution: Execution, data: Mapping[str, str]) -> dict[str, Any]:
+    """Checks the execution's own files and splits its test file (own_data); S3 failures are named."""
+    allowed = own_data.external_buckets(os.environ.get("EXTERNAL_DATA_BUCKETS"))
+    if len(allowed) > own_data.MAX_EXTERNAL_BUCKETS:
+        most = own_data.MAX_EXTERNAL_BUCKETS
+        raise ConfigurationError(
+            f"{own_data.PARAMETER} lists {len(allowed)} buckets; the template grants read on the first "
+            f"{most} only: list at most {most} and deploy again"
+        )
+    logger.info("checking your own data", extra={"data": dict(data), "externalDataBuckets": allowed})
+    try:
+        dataset = own_data.prepare(_s3_client(), bucket, run_name(execution), data, allowed, S3StreamWriter)
+    except (
+        own_data.OwnDataNotAllowed,
+        own_data.OwnDataNotFound,
+        own_data.OwnDataInvalid,
+        own_data.OwnDataAccessDenied,
+    ):
+        raise
+    except Exception as e:
+        raise DatasetWriteError(
+            f"preparing your own data (test file {data.get('testUri')}) failed: {e}"
+        ) from e
+    logger.info("your own data checked", extra={"dataset": dataset})
+    return dataset

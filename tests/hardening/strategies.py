@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import pathlib
+import sys
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -187,12 +190,27 @@ def focused(base: Mapping[str, Any], key: str) -> st.SearchStrategy[Any]:
 
 
 def named_exceptions(module: Any) -> tuple[type[BaseException], ...]:
-    """The exception classes a handler module defines itself (its named errors)."""
-    return tuple(
+    """The exception classes of a handler (its named errors): those its module defines, or imports from the
+    function's own modules beside it (functions/generate_dataset/own_data.py...), and theirs."""
+    home = pathlib.Path(module.__file__).resolve().parent
+
+    def beside(module_name: str) -> bool:
+        source = getattr(sys.modules.get(module_name), "__file__", None)
+        return source is not None and pathlib.Path(source).resolve().parent == home
+
+    values = list(vars(module).values())
+    values += [
         value
-        for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__
-    )
+        for sibling in list(values)
+        if isinstance(sibling, types.ModuleType) and beside(sibling.__name__)
+        for value in vars(sibling).values()
+    ]
+    found = {
+        value: None
+        for value in values
+        if isinstance(value, type) and issubclass(value, Exception) and beside(value.__module__)
+    }
+    return tuple(found)
 
 
 def outcome(

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REGION, LambdaContext
+from tests.conftest import EVENTS_DIR, REGION, LambdaContext
 from tests.hardening.strategies import (
     any_value,
     assert_json_output,
@@ -39,6 +40,7 @@ PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=
 # Rows written per split, whatever the (valid) input asks: enough for several parts, still fast.
 MAX_ROWS = {"train_rows": 120, "validation_rows": 40, "test_rows": 40}
 CONTEXT = LambdaContext()
+OWN_DATA_BUCKET = "example-ml-datasets"  # the bucket events/execution_input_own_data.json names
 # SageMaker's ModelName pattern (REFERENCE section 2); re.ASCII: \d and \w match ASCII digits only.
 MODEL_NAME = re.compile(r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?", re.ASCII)
 MODEL_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:model/.{1,63}", re.ASCII)
@@ -73,7 +75,14 @@ def generate_dataset(
     small_parts: Callable[[ModuleType], int],
 ) -> ModuleType:
     """The handler uploading in small parts (so the writes go through multipart) with its rows capped
-    (MAX_ROWS); validation and naming are untouched."""
+    (MAX_ROWS); validation and naming are untouched. The own data of events/execution_input_own_data.json
+    exists, in a bucket ExternalDataBuckets lists, so its mutations reach the file checks and the split."""
+    monkeypatch.setenv("EXTERNAL_DATA_BUCKETS", OWN_DATA_BUCKET)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=OWN_DATA_BUCKET)
+    rows = "".join(f"{i % 7}.5,{i},{i * 3 % 11},{i % 5}\n" for i in range(300))
+    for uri in json.loads((EVENTS_DIR / "execution_input_own_data.json").read_text())["data"].values():
+        s3.put_object(Bucket=OWN_DATA_BUCKET, Key=uri.removeprefix(f"s3://{OWN_DATA_BUCKET}/"), Body=rows)
     app = load_handler("generate_dataset")
     generate = app.generate
 
@@ -90,7 +99,7 @@ def generate_dataset_events(load_event: Callable[[str], Any]) -> list[Any]:
     """The events/ files of Generate Training Dataset, and the console inputs wrapped as the state
     machine wraps them."""
     base = [load_event("generate_dataset"), load_event("generate_dataset_overrides")]
-    for name in ("execution_input_default", "execution_input_overrides"):
+    for name in ("execution_input_default", "execution_input_overrides", "execution_input_own_data"):
         base.append({"input": load_event(name), "execution": base[0]["execution"]})
     return base
 
@@ -109,9 +118,19 @@ valid_inputs = st.fixed_dictionaries(
 
 
 def assert_dataset_written(app: ModuleType, bucket: str, keys: list[str], result: Any, event: Any) -> None:
-    """Exactly the four files the output names, under the run's prefix; the input echoed back."""
+    """Exactly the four files the output names, under the run's prefix; the input echoed back. Own data:
+    only the test features and labels are written (SageMaker reads the training files in place)."""
     assert_json_output(result)
     dataset = result["dataset"]
+    if dataset["source"] == "s3":
+        assert keys == sorted(
+            [
+                f"{dataset['prefix']}data/test/test.csv",
+                dataset["testLabelsUri"].removeprefix(f"s3://{bucket}/"),
+            ]
+        )
+        assert result["input"] == event["input"]
+        return
     uris = [dataset[k] for k in ("trainUri", "validationUri", "testUri")]
     expected = [f"{uris[0]}train.csv", f"{uris[1]}validation.csv", f"{uris[2]}test.csv"]
     assert [f"s3://{bucket}/{key}" for key in keys] == sorted([*expected, dataset["testLabelsUri"]])
@@ -133,8 +152,27 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
         *(focused(event, "input") for event in base),
         *(focused(event, "execution") for event in base),
     ]
-    # Half the examples are valid events, so success (and the files it writes) is checked often.
-    valid_events = st.builds(lambda value, ex: {"input": value, "execution": ex}, valid_inputs, execution)
+    # Half the examples are valid events, so success (and the files it writes) is checked often; some name
+    # own data: files that exist, are missing, or are where the stack may not read.
+    own = load_event("execution_input_own_data")["data"]
+
+    def own_uris(role: str) -> st.SearchStrategy[str]:
+        return st.sampled_from(
+            [own[role]] * 8
+            + [
+                f"s3://{OWN_DATA_BUCKET}/missing/{role}.csv",
+                "s3://not-listed-bucket/train.csv",
+                f"s3://{bucket}/datasets/{role}.csv",
+                f"s3://{bucket}/runs/{role}.csv",
+            ]
+        )
+
+    own_data_inputs = st.fixed_dictionaries({"data": st.fixed_dictionaries({r: own_uris(r) for r in own})})
+    valid_events = st.builds(
+        lambda value, ex: {"input": value, "execution": ex},
+        half_and_half(valid_inputs, own_data_inputs),
+        execution,
+    )
     seen: Counter[str] = Counter()
 
     @PROPERTY
@@ -147,6 +185,8 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
             for key in all_keys(s3_client, bucket):
                 s3_client.delete_object(Bucket=bucket, Key=key)
         seen[label(error)] += 1
+        if error is None and result["dataset"]["source"] == "s3":
+            seen["success with own data"] += 1
         assert uploads == [], f"multipart uploads left open: {uploads}"
         if error is not None:
             assert keys == [], f"{label(error)} left objects behind: {keys}"
@@ -156,6 +196,8 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
     check()
 
     assert seen["success"] >= 30 and seen["InvalidExecutionInput"] >= 30, seen
+    assert seen["success with own data"] >= 2, seen
+    assert seen["OwnDataNotFound"] + seen["OwnDataNotAllowed"] >= 4, seen
 
 
 def test_generate_dataset_without_bucket_name_fails_by_name_for_any_event(

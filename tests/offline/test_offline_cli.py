@@ -86,7 +86,7 @@ def test_failed_execution_exits_non_zero_with_the_error_and_cause(
     result = json.loads(out)
     assert result["status"] == "FAILED"
     assert result["error"] == "InvalidExecutionInput"
-    assert "'trainRows' must be between 100" in json.loads(result["cause"])["errorMessage"]
+    assert "trainRows must be >= 100" in json.loads(result["cause"])["errorMessage"]
 
 
 def test_definition_that_cannot_start_exits_two_and_says_where(

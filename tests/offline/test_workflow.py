@@ -172,8 +172,8 @@ def test_events_input_file_with_overrides_runs_and_echoes_the_overrides(engine: 
 @pytest.mark.parametrize(
     ("execution_input", "message"),
     [
-        ({"trainRows": 5}, "'trainRows' must be between 100 and 1e+06, got 5"),
-        ({"rows": 300}, "unknown key(s) in the execution input: rows"),
+        ({"trainRows": 5}, "trainRows must be >= 100, got 5"),
+        ({"rows": 300}, "unknown key 'rows' in the execution input; allowed keys: trainRows"),
         # Any JSON can be started from the console: a list must reach the same Fail state, not a
         # States.Runtime error from applying the Catch's ResultPath to a non-object.
         ([1, 2], "the execution input must be a JSON object, got list"),

@@ -226,19 +226,95 @@ def test_no_statement_allows_action_wildcards_or_negations(stack: Stack) -> None
                 assert wildcards == [], f"{name}: {wildcards}"
 
 
-def test_generate_dataset_may_only_write_run_data(console_run: Run) -> None:
+def test_generate_dataset_may_write_run_data_and_read_only_the_datasets_prefix(console_run: Run) -> None:
     stack = console_run.stack
     statements = _function_statements(stack, "GenerateDatasetFunction")
-    actions = {action for s in statements for action in as_list(s["Action"])}
-    assert actions == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}
-    runs = f"{stack.get_att('DataBucket', 'Arn')}/runs/*"
-    assert {r for s in statements for r in as_list(s["Resource"])} == {runs}
+    bucket_arn = stack.get_att("DataBucket", "Arn")
+    grants = {(a, r) for s in statements for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    assert grants == {
+        ("s3:PutObject", f"{bucket_arn}/runs/*"),
+        ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/runs/*"),
+        # Your own data in the project bucket (own_data.DATASETS_PREFIX): listed there, read there only.
+        ("s3:ListBucket", bucket_arn),
+        ("s3:GetObject", f"{bucket_arn}/datasets/*"),
+    }
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "datasets/*"}}
     assert all(s["Effect"] == "Allow" for s in statements)
     # Every object the function wrote is within that grant.
-    bucket_arn = stack.get_att("DataBucket", "Arn")
     assert console_run.written_by[GENERATE_STATE]
     for key in console_run.written_by[GENERATE_STATE]:
         assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{key}"), key
+    assert not allowing_statements(statements, "s3:GetObject", f"{bucket_arn}/runs/x/data/train/train.csv")
+
+
+def _attached_policies(stack: Stack) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    """AWS::IAM::Policy resources of the stack: logical id -> (role names, document)."""
+    return {
+        logical_id: (
+            stack.resolve(r["Properties"]["Roles"]),
+            stack.resolve(r["Properties"]["PolicyDocument"]),
+        )
+        for logical_id, r in stack.resources.items()
+        if r["Type"] == "AWS::IAM::Policy"
+    }
+
+
+def test_own_data_under_datasets_in_the_project_bucket_is_readable_by_the_function_and_sagemaker(
+    stack: Stack,
+) -> None:
+    bucket_arn = stack.get_att("DataBucket", "Arn")
+    train = f"{bucket_arn}/datasets/housing/train.csv"
+    function = _function_statements(stack, "GenerateDatasetFunction")
+    sagemaker = role_statements(stack, "SageMakerExecutionRole")
+    for statements in (function, sagemaker):
+        assert allowing_statements(statements, "s3:GetObject", train)
+        assert allowing_statements(statements, "s3:ListBucket", bucket_arn)
+        assert not allowing_statements(statements, "s3:PutObject", train), "your data is read, never written"
+        assert not allowing_statements(statements, "s3:GetObject", f"{bucket_arn}/uploads/train.csv")
+
+
+def test_no_external_bucket_is_readable_unless_external_data_buckets_lists_it(stack: Stack) -> None:
+    assert stack.parameters["ExternalDataBuckets"] == ""
+    assert _attached_policies(stack) == {}
+
+
+@pytest.mark.parametrize(
+    "buckets",
+    [["example-ml-datasets"], ["example-ml-datasets", "team.data-2"], ["a-1", "b-2", "c-3"]],
+    ids=["one", "two", "three"],
+)
+def test_external_data_buckets_are_readable_by_the_first_function_and_sagemaker_only(
+    template: dict[str, Any], buckets: list[str], parliament: Any
+) -> None:
+    stack = Stack(template, "cn-north-1", {"ExternalDataBuckets": ",".join(buckets)})
+    policies = _attached_policies(stack)
+    roles = {stack.ref("GenerateDatasetFunctionRole"), stack.ref("SageMakerExecutionRole")}
+    assert len(policies) == len(buckets)
+    statements = []
+    for attached_to, document in policies.values():
+        assert set(attached_to) == roles
+        statements += _statements(document)
+        assert parliament.analyze_policy_string(json.dumps(document)).findings == []
+    grants = {(s["Action"], s["Resource"]) for s in statements}
+    assert grants == {
+        *((("s3:ListBucket", f"arn:aws-cn:s3:::{b}")) for b in buckets),
+        *((("s3:GetObject", f"arn:aws-cn:s3:::{b}/*")) for b in buckets),
+    }
+    assert stack.resolve(
+        stack.resources["GenerateDatasetFunction"]["Properties"]["Environment"]["Variables"][
+            "EXTERNAL_DATA_BUCKETS"
+        ]
+    ) == ",".join(buckets)
+
+
+def test_external_data_buckets_parameter_rejects_what_is_not_a_bucket_name(template: dict[str, Any]) -> None:
+    from offline.template import TemplateError
+
+    for value in ("Upper-Case", "arn:aws:s3:::bucket", "bucket/prefix", "*", "ab", "ok-bucket,s3://x"):
+        with pytest.raises(TemplateError, match="ExternalDataBuckets must match the pattern"):
+            Stack(template, "us-east-1", {"ExternalDataBuckets": value})
 
 
 def test_extract_model_path_may_describe_training_jobs_list_the_tuning_jobs_and_write_run_objects(

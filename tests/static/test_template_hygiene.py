@@ -41,9 +41,12 @@ def test_every_parameter_has_a_default_a_description_and_a_constraint(template: 
         if "AllowedValues" in spec:
             assert spec["Default"] in spec["AllowedValues"], name
         elif "AllowedPattern" in spec:
-            # CloudFormation matches the whole value (Java regex); the default must match too.
-            assert spec.get("Type") == "String" and spec.get("ConstraintDescription"), name
-            assert re.fullmatch(spec["AllowedPattern"], spec["Default"]), name
+            # CloudFormation matches the whole value (Java regex), every item of a CommaDelimitedList; the
+            # default must match too.
+            assert spec.get("Type") in ("String", "CommaDelimitedList"), name
+            assert spec.get("ConstraintDescription"), name
+            items = spec["Default"].split(",") if spec["Type"] == "CommaDelimitedList" else [spec["Default"]]
+            assert all(re.fullmatch(spec["AllowedPattern"], item) for item in items), name
         else:
             assert spec.get("Type") == "Number" and {"MinValue", "MaxValue"} <= set(spec), name
             assert spec["MinValue"] <= spec["Default"] <= spec["MaxValue"], name
