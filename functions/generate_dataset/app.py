@@ -19,12 +19,27 @@ import math
 import os
 import random
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
 
 import boto3
+
+# Lambda runs the handler with its code directory on sys.path; tests and the offline run load app.py by
+# path, so the directory is added for them (the same module either way).
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from run_config import (
+    CONFIG_KEYS,
+    ConfigurationError,
+    InvalidExecutionInput,
+    build_config,
+    parse_config_input,
+    parse_defaults,
+)
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -48,16 +63,8 @@ RUNS_PREFIX = "runs"
 MAX_TUNING_JOB_NAME = 32  # HyperParameterTuningJobName limit; training job names add 13 characters.
 
 
-class InvalidExecutionInput(ValueError):
-    """The execution input (or the event the state machine built from it) is not usable."""
-
-
 class DatasetWriteError(RuntimeError):
     """Writing the data set to S3 failed; the partial upload was aborted."""
-
-
-class ConfigurationError(RuntimeError):
-    """The function's environment (set by the template) is incomplete."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +101,12 @@ def parse_spec(execution_input: Any) -> DatasetSpec:
         raise InvalidExecutionInput(
             f"the execution input must be a JSON object, got {type(execution_input).__name__}"
         )
-    unknown = sorted(str(k) for k in execution_input if k not in _INPUT_BOUNDS)
+    # The tuning, instance, cost and gate keys are checked by run_config.parse_config_input.
+    unknown = sorted(str(k) for k in execution_input if k not in _INPUT_BOUNDS and k not in CONFIG_KEYS)
     if unknown:
         raise InvalidExecutionInput(
             f"unknown key(s) in the execution input: {', '.join(unknown)}; "
-            f"allowed keys: {', '.join(_INPUT_BOUNDS)}"
+            f"allowed keys: {', '.join([*_INPUT_BOUNDS, *CONFIG_KEYS])}"
         )
     values: dict[str, Any] = {}
     for key, (attr, kind, low, high) in _INPUT_BOUNDS.items():
@@ -359,10 +367,11 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Event: ``{"input": <execution input>, "execution": {"id", "name", "startTime"}}``.
+    """Event: ``{"input": <execution input>, "defaults": {...}, "execution": {"id", "name", "startTime"}}``.
 
-    Returns ``{"input": <the input with defaults filled in>, "dataset": {...}}``: the state machine keeps it
-    as its state.
+    ``defaults`` are the template's parameters as the state machine sends them (run_config.DEFAULT_KEYS).
+    Returns ``{"input": <the input, data set defaults filled in>, "config": {...}, "dataset": {...}}``: the
+    state machine keeps it as its state.
     """
     bucket = os.environ.get("BUCKET_NAME")
     if not bucket:
@@ -370,10 +379,14 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise InvalidExecutionInput(f"the event must be a JSON object, got {type(event).__name__}")
     spec = parse_spec(event.get("input"))
+    overrides = parse_config_input(event.get("input") or {})
+    defaults = parse_defaults(event.get("defaults"))
     execution = parse_execution(event.get("execution"))
+    # Built before any data is written: a bad combination of keys costs nothing.
+    config = build_config(defaults, overrides, f"s3://{bucket}/{RUNS_PREFIX}/{run_name(execution)}/")
     logger.info("generating data set", extra={"spec": asdict(spec), "execution": execution.arn})
     dataset = generate(_s3_client(), bucket, execution, spec)
-    logger.info("data set written", extra={"dataset": dataset})
+    logger.info("data set written", extra={"dataset": dataset, "config": config})
     return {
         "input": {
             "trainRows": spec.train_rows,
@@ -381,6 +394,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             "testRows": spec.test_rows,
             "noise": spec.noise,
             "seed": spec.seed,
+            **overrides,
         },
+        "config": config,
         "dataset": dataset,
     }
