@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from offline.template import Stack
@@ -39,6 +40,9 @@ def test_every_parameter_has_a_default_a_description_and_a_constraint(template: 
         assert "Default" in spec and spec.get("Description"), name
         if "AllowedValues" in spec:
             assert spec["Default"] in spec["AllowedValues"], name
+        elif "AllowedPattern" in spec:
+            assert spec.get("Type") == "String" and spec.get("ConstraintDescription"), name
+            assert re.fullmatch(spec["AllowedPattern"], spec["Default"]), name
         else:
             assert spec.get("Type") == "Number" and {"MinValue", "MaxValue"} <= set(spec), name
             assert spec["MinValue"] <= spec["Default"] <= spec["MaxValue"], name
@@ -85,7 +89,7 @@ def test_bucket_policy_denies_insecure_transport(us_stack: Stack) -> None:
 
 def test_functions_run_python313_on_arm64_with_json_logs(template: dict[str, Any]) -> None:
     functions = _resources(template, "AWS::Serverless::Function")
-    assert len(functions) == 3
+    assert len(functions) == 4
     for name in functions:
         settings = _function_settings(template, name)
         assert settings["Runtime"] == "python3.13", name
