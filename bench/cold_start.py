@@ -127,7 +127,9 @@ def measure(rounds: int = DEFAULT_ROUNDS, *, log: Callable[[str], None] = lambda
         for name in handler_dirs():
             copy = Path(tmp) / name
             copy.mkdir()
-            shutil.copy2(FUNCTIONS_DIR / name / "app.py", copy / "app.py")
+            # Every module of the function, as its deployment package holds them (app.py may import them).
+            for module in (FUNCTIONS_DIR / name).glob("*.py"):
+                shutil.copy2(module, copy / module.name)
             handlers[name] = _child_code("import app", str(copy))
         targets = {
             "import boto3": _child_code(BASELINE),

@@ -152,11 +152,6 @@ def parse_defaults(defaults: Any) -> dict[str, Any]:
             f"defaults.qualityGateNoiseFactor must be a number from 1 to 100, got {_show(factor)}"
         )
     parsed["qualityGateNoiseFactor"] = float(factor)
-    if parsed["maxParallelTrainingJobs"] > parsed["maxTrainingJobs"]:
-        raise ConfigurationError(
-            f"defaults.maxParallelTrainingJobs ({parsed['maxParallelTrainingJobs']}) must not exceed "
-            f"defaults.maxTrainingJobs ({parsed['maxTrainingJobs']}): fix the template parameters"
-        )
     return parsed
 
 
@@ -211,7 +206,7 @@ def build_config(
             raise InvalidExecutionInput(
                 f"'maxParallelTrainingJobs' ({parallel}) must not exceed maxTrainingJobs ({jobs})"
             )
-        # Fewer jobs than the template's parallelism: run them all at once.
+        # Fewer jobs than the parallelism the template allows: run them all at once.
         parallel = jobs
     strategy = overrides.get("strategy", DEFAULT_STRATEGY)
     count = merged["trainingInstanceCount"]

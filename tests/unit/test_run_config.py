@@ -128,7 +128,9 @@ def test_fewer_jobs_than_the_templates_parallelism_run_all_at_once(
     run_config: ModuleType, defaults: dict[str, Any]
 ) -> None:
     limits = config_for(run_config, defaults, {"maxTrainingJobs": 2})["tuning"]["resourceLimits"]
-
+    assert (limits["MaxNumberOfTrainingJobs"], limits["MaxParallelTrainingJobs"]) == (2, 2)
+    # The same for template parameters (MaxParallelTrainingJobs 4, MaxTrainingJobs 2).
+    limits = config_for(run_config, {**defaults, "maxTrainingJobs": 2}, {})["tuning"]["resourceLimits"]
     assert (limits["MaxNumberOfTrainingJobs"], limits["MaxParallelTrainingJobs"]) == (2, 2)
 
 
@@ -182,7 +184,6 @@ def test_bad_input_is_an_invalid_execution_input_naming_the_key(
         ({"maxTestRmse": "abc"}, "defaults.maxTestRmse must be empty or a number above 0"),
         ({"maxTestRmse": "0"}, "defaults.maxTestRmse must be empty or a number above 0"),
         ({"qualityGateNoiseFactor": 0.5}, "defaults.qualityGateNoiseFactor must be a number from 1 to 100"),
-        ({"maxParallelTrainingJobs": 30}, "must not exceed defaults.maxTrainingJobs"),
     ],
 )
 def test_bad_defaults_are_a_configuration_error(
