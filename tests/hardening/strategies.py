@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path as FilePath
 from typing import Any
 
 from hypothesis import strategies as st
@@ -187,11 +189,20 @@ def focused(base: Mapping[str, Any], key: str) -> st.SearchStrategy[Any]:
 
 
 def named_exceptions(module: Any) -> tuple[type[BaseException], ...]:
-    """The exception classes a handler module defines itself (its named errors)."""
+    """The exception classes a handler module defines itself or imports from its own directory (its named
+    errors: generate_dataset's come from run_config.py beside app.py)."""
+    directory = FilePath(module.__file__).resolve().parent
+
+    def own(value: type) -> bool:
+        if value.__module__ == module.__name__:
+            return True
+        defining = getattr(sys.modules.get(value.__module__), "__file__", None)
+        return defining is not None and FilePath(defining).resolve().parent == directory
+
     return tuple(
         value
         for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__
+        if isinstance(value, type) and issubclass(value, Exception) and own(value)
     )
 
 
