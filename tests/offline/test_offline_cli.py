@@ -73,6 +73,9 @@ def test_progress_shows_states_training_jobs_best_so_far_test_rmse_and_wall_time
     assert "eta=" in lines[first("best hyperparameters:")]
     rmse_line = lines[first("test RMSE of the batch predictions (100 records):")]
     assert "x the noise floor" in rmse_line
+    assert lines[first("quality gate")].endswith(
+        "quality gate passed: test RMSE at most 5.0 (MaxTestRmse template parameter)"
+    )
     assert "wall time:" in lines[-1]
 
 
