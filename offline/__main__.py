@@ -236,6 +236,11 @@ def report(engine: Engine, result: RunResult, progress: Progress) -> None:
     floor = (output.get("dataset") or {}).get("noiseFloorRmse")
     ratio = f" = {rmse / floor:.2f}x the noise floor {floor:.4f}" if floor else ""
     progress.line(f"test RMSE of the batch predictions ({records} records): {rmse:.4f}{ratio}")
+    gate = (output.get("evaluation") or {}).get("qualityGate") or {}
+    if gate.get("enabled"):
+        progress.line(f"quality gate passed: test RMSE at most {gate.get('threshold')} ({gate.get('basis')})")
+    elif gate:
+        progress.line(f"quality gate off: {gate.get('basis')}")
 
 
 def write_report(engine: Engine, result: RunResult, out_dir: Path, progress: Progress) -> Path | None:

@@ -51,6 +51,10 @@ MAX_FAILURE_REASON = 1024
 # SageMaker gives up on a tuning job when its first training jobs all fail (the reason it reports names 5).
 FAILED_ATTEMPTS_BEFORE_GIVING_UP = 5
 DEFAULT_LIST_MAX_RESULTS = 10
+# Managed spot training bills a share of the training time (AWS: savings up to 90%, depending on spot
+# prices). The emulator cannot know the market: it assumes 70% savings, so BillableTimeInSeconds of a spot
+# job is 30% of its TrainingTimeInSeconds (at least 1 s). Only cost reports read it.
+OFFLINE_SPOT_BILLABLE_SHARE = 0.3
 _XGBOOST_IMAGE = re.compile(r"(^|/)sagemaker-xgboost(:[^/@]+|@sha256:[0-9a-f]+)?$")
 _LEGACY_XGBOOST_IMAGE = re.compile(r"(^|/)xgboost(:[^/@]+)?$")
 
@@ -371,6 +375,22 @@ class LocalSageMaker:
                 f"{strategy} strategy"
             )
         completion = config.get("TuningJobCompletionCriteria") or {}
+        stopping = definition.get("StoppingCondition") or {}
+        spot = bool(definition.get("EnableManagedSpotTraining"))
+        max_wait = stopping.get("MaxWaitTimeInSeconds")
+        # SageMaker's rules for managed spot training (StoppingCondition's documentation).
+        if spot and max_wait is None:
+            raise refuse("MaxWaitTimeInSeconds is required when EnableManagedSpotTraining is true")
+        if not spot and max_wait is not None:
+            raise refuse("MaxWaitTimeInSeconds is only supported with managed spot training")
+        if max_wait is not None and max_wait < stopping.get("MaxRuntimeInSeconds", 0):
+            raise refuse(
+                f"MaxWaitTimeInSeconds ({max_wait}) must be equal to or greater than MaxRuntimeInSeconds "
+                f"({stopping.get('MaxRuntimeInSeconds')})"
+            )
+        checkpoint = (definition.get("CheckpointConfig") or {}).get("S3Uri")
+        if checkpoint is not None and not checkpoint.startswith("s3://"):
+            raise refuse("CheckpointConfig.S3Uri: only s3:// URIs are supported offline")
         channels = list(definition.get("InputDataConfig") or [])
         for channel in channels:
             source = channel["DataSource"]
@@ -630,14 +650,18 @@ class LocalSageMaker:
 
         end = _now()
         objective = outcome.objective if outcome is not None and status != "Failed" else None
+        seconds = time.monotonic() - started
+        billable = (
+            seconds * OFFLINE_SPOT_BILLABLE_SHARE if description["EnableManagedSpotTraining"] else seconds
+        )
         with self._lock:
             description.update(
                 TrainingJobStatus=status,
                 SecondaryStatus=secondary,
                 TrainingEndTime=end,
                 LastModifiedTime=end,
-                TrainingTimeInSeconds=max(1, round(time.monotonic() - started)),
-                BillableTimeInSeconds=max(1, round(time.monotonic() - started)),
+                TrainingTimeInSeconds=max(1, round(seconds)),
+                BillableTimeInSeconds=max(1, round(billable)),
             )
             if reason is not None:
                 description["FailureReason"] = reason

@@ -2,7 +2,8 @@
 
 Reads every ``*.out`` object under the transform's output prefix (one prediction per line, in the order of
 the test file) and the labels file (one label per line) as streams, so memory stays flat however large the
-test set. Writes the metrics as JSON under the run's prefix and returns them.
+test set. Writes the metrics as JSON under the run's prefix and returns them, with the quality gate's
+threshold resolved (``qualityGate``): the state machine's Choice compares the RMSE with it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ class EvaluationDataNotFound(RuntimeError):
 
 class MetricsWriteError(RuntimeError):
     """The metrics could not be written to S3."""
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """The gate the Choice state applies: ``rmse > threshold`` fails the run when ``enabled``."""
+
+    enabled: bool
+    threshold: float | None
+    source: str | None  # input | template | noiseFloor, None when off
+    noiseFloorRmse: float | None  # camelCase: the state machine reads these keys
+    basis: str  # where the threshold comes from, or why the gate is off (for the Fail state's cause)
+    rmse: float  # the test RMSE rounded for the cause; the Choice compares the exact one
 
 
 @dataclass(frozen=True)
@@ -169,14 +182,74 @@ def evaluate(client: Any, predictions_uri: str, labels_uri: str) -> Metrics:
     )
 
 
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def resolve_quality_gate(gate: Any, dataset: Any, rmse: float) -> QualityGate:
+    """The threshold: the configured one (input, else template), else noiseFactor x the noise floor.
+
+    ``gate`` is the run's ``config.qualityGate`` ({enabled, maxRmse, source, noiseFactor}); ``dataset`` the
+    first state's ``dataset`` (generated data carries ``noiseFloorRmse``; your own data has none).
+    """
+    shown = round(rmse, 4)
+    if gate is None:
+        return QualityGate(False, None, None, None, "no quality gate in the event", shown)
+    if not isinstance(gate, Mapping) or not isinstance(gate.get("enabled"), bool):
+        raise InvalidEvaluationRequest("'qualityGate' must be an object with a boolean 'enabled'")
+    floor = dataset.get("noiseFloorRmse") if isinstance(dataset, Mapping) else None
+    if floor is not None and not (_number(floor) and floor >= 0):
+        raise InvalidEvaluationRequest(
+            f"'dataset.noiseFloorRmse' must be a number of at least 0, got {floor!r}"
+        )
+    if not gate["enabled"]:
+        return QualityGate(False, None, None, floor, "the quality gate is switched off", shown)
+    max_rmse = gate.get("maxRmse")
+    if max_rmse is not None:
+        if not (_number(max_rmse) and max_rmse > 0):
+            raise InvalidEvaluationRequest(
+                f"'qualityGate.maxRmse' must be a number above 0, got {max_rmse!r}"
+            )
+        source = gate.get("source")
+        if source not in ("input", "template"):
+            raise InvalidEvaluationRequest(f"'qualityGate.source' must be input or template, got {source!r}")
+        basis = (
+            "maxTestRmse of the execution input" if source == "input" else "MaxTestRmse template parameter"
+        )
+        return QualityGate(True, float(max_rmse), source, floor, basis, shown)
+    if floor is None:
+        return QualityGate(
+            False,
+            None,
+            None,
+            None,
+            "no threshold: the data has no known noise floor; set maxTestRmse in the execution input or the "
+            "MaxTestRmse template parameter",
+            shown,
+        )
+    factor = gate.get("noiseFactor")
+    if not (_number(factor) and factor >= 1):
+        raise InvalidEvaluationRequest(
+            f"'qualityGate.noiseFactor' must be a number of at least 1, got {factor!r}"
+        )
+    threshold = round(factor * floor, 6)
+    return QualityGate(True, threshold, "noiseFloor", floor, f"{factor:g} x noise floor {floor:g}", shown)
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Event: ``{"predictionsUri": s3 prefix, "labelsUri": s3 object, "metricsUri": s3 object to write}``."""
+    """Event: ``{"predictionsUri": s3 prefix, "labelsUri": s3 object, "metricsUri": s3 object to write,
+    "dataset": the run's dataset (noiseFloorRmse), "qualityGate": the run's config.qualityGate}``."""
     if not isinstance(event, Mapping):
         raise InvalidEvaluationRequest(f"the event must be a JSON object, got {type(event).__name__}")
     m_bucket, m_key = parse_s3_uri(event.get("metricsUri"), "metricsUri")
+    if event.get("qualityGate") is not None:
+        resolve_quality_gate(
+            event["qualityGate"], event.get("dataset"), 0.0
+        )  # a bad gate fails before any read
     client = _s3_client()
     metrics = evaluate(client, event.get("predictionsUri"), event.get("labelsUri"))
-    result = {**asdict(metrics), "metricsUri": f"s3://{m_bucket}/{m_key}"}
+    gate = resolve_quality_gate(event.get("qualityGate"), event.get("dataset"), metrics.rmse)
+    result = {**asdict(metrics), "metricsUri": f"s3://{m_bucket}/{m_key}", "qualityGate": asdict(gate)}
     try:
         client.put_object(
             Bucket=m_bucket,

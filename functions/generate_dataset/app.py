@@ -26,13 +26,14 @@ from typing import Any
 
 import boto3
 
-# The function's own modules sit beside app.py: Lambda puts that directory on sys.path; the tests and the
-# offline engine load app.py by its path, so it is added here when missing.
+# Lambda runs the handler with its code directory on sys.path; tests and the offline run load app.py by
+# path, so the directory is added for them (the same modules either way).
 if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
-    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import own_data
 from execution_input import InvalidExecutionInput, validate_execution_input
+from run_config import ConfigurationError, build_config, parse_config_input, parse_defaults
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -58,10 +59,6 @@ MAX_TUNING_JOB_NAME = 32  # HyperParameterTuningJobName limit; training job name
 
 class DatasetWriteError(RuntimeError):
     """Writing the data set to S3 failed; the partial upload was aborted."""
-
-
-class ConfigurationError(RuntimeError):
-    """The function's environment (set by the template) is incomplete."""
 
 
 @dataclass(frozen=True)
@@ -340,10 +337,11 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Event: ``{"input": <execution input>, "execution": {"id", "name", "startTime"}}``.
+    """Event: ``{"input": <execution input>, "defaults": {...}, "execution": {"id", "name", "startTime"}}``.
 
-    Returns ``{"input": <the input with defaults filled in>, "dataset": {...}}``: the state machine keeps it
-    as its state.
+    ``defaults`` are the template's parameters as the state machine sends them (run_config.DEFAULT_KEYS).
+    Returns ``{"input": <the input, data set defaults filled in>, "config": {...}, "dataset": {...}}``: the
+    state machine keeps it as its state.
     """
     bucket = os.environ.get("BUCKET_NAME")
     if not bucket:
@@ -351,16 +349,25 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise InvalidExecutionInput(f"the event must be a JSON object, got {type(event).__name__}")
     execution_input = validate_execution_input(event.get("input"))
+    overrides = parse_config_input(execution_input)
+    defaults = parse_defaults(event.get("defaults"))
     execution = parse_execution(event.get("execution"))
+    # Built before any data is read or written: a bad combination of keys costs nothing.
+    config = build_config(defaults, overrides, f"s3://{bucket}/{RUNS_PREFIX}/{run_name(execution)}/")
     if "data" in execution_input:
-        return {
-            "input": execution_input,
-            "dataset": prepare_own_data(bucket, execution, execution_input["data"]),
-        }
+        if config["training"]["instanceCount"] > 1:
+            raise InvalidExecutionInput(
+                f"trainingInstanceCount is {config['training']['instanceCount']}, but your own training data "
+                "is one file and instances share the training files by S3 key (ShardedByS3Key): the other "
+                "instances would get no data. Use trainingInstanceCount 1 with your own data."
+            )
+        dataset = prepare_own_data(bucket, execution, execution_input["data"])
+        logger.info("own data checked", extra={"dataset": dataset, "config": config})
+        return {"input": {**execution_input, **overrides}, "config": config, "dataset": dataset}
     spec = parse_spec(execution_input)
     logger.info("generating data set", extra={"spec": asdict(spec), "execution": execution.arn})
     dataset = {**generate(_s3_client(), bucket, execution, spec), "source": "generated"}
-    logger.info("data set written", extra={"dataset": dataset})
+    logger.info("data set written", extra={"dataset": dataset, "config": config})
     return {
         "input": {
             **execution_input,
@@ -369,7 +376,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             "testRows": spec.test_rows,
             "noise": spec.noise,
             "seed": spec.seed,
+            **overrides,
         },
+        "config": config,
         "dataset": dataset,
     }
 

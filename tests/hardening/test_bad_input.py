@@ -100,7 +100,9 @@ def generate_dataset_events(load_event: Callable[[str], Any]) -> list[Any]:
     machine wraps them."""
     base = [load_event("generate_dataset"), load_event("generate_dataset_overrides")]
     for name in ("execution_input_default", "execution_input_overrides", "execution_input_own_data"):
-        base.append({"input": load_event(name), "execution": base[0]["execution"]})
+        base.append(
+            {"input": load_event(name), "defaults": base[0]["defaults"], "execution": base[0]["execution"]}
+        )
     return base
 
 
@@ -113,6 +115,12 @@ valid_inputs = st.fixed_dictionaries(
         "testRows": st.integers(20, 1_000_000),
         "noise": st.one_of(st.floats(0.0, 100.0), st.integers(0, 100)),
         "seed": st.integers(0, 2**31 - 1),
+        "maxTrainingJobsNotImproving": st.integers(3, 100),
+        "strategy": st.sampled_from(["Bayesian", "Random", "Hyperband"]),
+        "trainingInstanceCount": st.integers(1, 8),
+        "spot": st.booleans(),
+        "qualityGate": st.booleans(),
+        "maxTestRmse": st.floats(0.001, 1e6),
     },
 )
 
@@ -151,6 +159,8 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
     extras = [
         *(focused(event, "input") for event in base),
         *(focused(event, "execution") for event in base),
+        # The template's defaults, as the state machine sends them: broken ones are a ConfigurationError.
+        focused(base[0], "defaults"),
     ]
     # Half the examples are valid events, so success (and the files it writes) is checked often; some name
     # own data: files that exist, are missing, or are where the stack may not read.
@@ -168,8 +178,9 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
         )
 
     own_data_inputs = st.fixed_dictionaries({"data": st.fixed_dictionaries({r: own_uris(r) for r in own})})
+    defaults = base[0]["defaults"]
     valid_events = st.builds(
-        lambda value, ex: {"input": value, "execution": ex},
+        lambda value, ex: {"input": value, "defaults": defaults, "execution": ex},
         half_and_half(valid_inputs, own_data_inputs),
         execution,
     )

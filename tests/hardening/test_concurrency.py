@@ -24,7 +24,8 @@ from offline.engine import Engine
 
 EXECUTIONS = 20
 TINY_INPUT = {"trainRows": 100, "validationRows": 30, "testRows": 30}
-TWO_JOBS = {"MaxTrainingJobs": 2, "MaxParallelTrainingJobs": 1}
+# MaxTestRmse: small data cannot pass the default quality gate (1.25x the noise floor).
+TWO_JOBS = {"MaxTrainingJobs": 2, "MaxParallelTrainingJobs": 1, "MaxTestRmse": "5"}
 TIMEOUT_SECONDS = 120
 
 
@@ -136,6 +137,7 @@ def test_twenty_simultaneous_executions_succeed_with_distinct_job_names_and_disj
             *(f"{prefix}models/{job}/output/model.tar.gz" for job in training_jobs[runs[arn]]),
             f"{output['transform']['outputUri']}test.csv.out".removeprefix(f"s3://{engine.bucket}/"),
             f"{prefix}tuning/training-jobs.json",
+            output["evaluation"]["metricsUri"].removeprefix(f"s3://{engine.bucket}/"),
         }
         assert mine == expected, arn
         keys -= mine

@@ -174,7 +174,8 @@ def test_sagemaker_create_is_retried_as_the_definition_says_then_caught(
 ) -> None:
     # 1 s of interval is 0.1 ms here: the 600 s cap of the limit retrier still costs nothing.
     engine = make_engine(
-        parameters={"MaxTrainingJobs": 1, "MaxParallelTrainingJobs": 1}, retry_sleep_scale=1e-4
+        parameters={"MaxTrainingJobs": 1, "MaxParallelTrainingJobs": 1, "MaxTestRmse": "5"},
+        retry_sleep_scale=1e-4,
     )
     error = sagemaker_error_name(operation, code)
     retrier = retrier_for(engine.definition, state, error)
@@ -219,7 +220,7 @@ def test_tuning_finishes_with_the_training_jobs_that_did_not_fail(
     sagemaker_events: list[tuple[str, dict[str, Any]]],
     failing: set[int],
 ) -> None:
-    engine = make_engine(parameters={"MaxTrainingJobs": 4, "MaxParallelTrainingJobs": 2})
+    engine = make_engine(parameters={"MaxTrainingJobs": 4, "MaxParallelTrainingJobs": 2, "MaxTestRmse": "5"})
     reason = "AlgorithmError: injected failure of a training job"
 
     def fail(name: str, hyperparameters: dict[str, str]) -> str | None:

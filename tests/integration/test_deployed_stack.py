@@ -119,3 +119,7 @@ def test_run_leaves_data_model_and_predictions_in_s3(execution: dict[str, Any]) 
     predictions = s3.get_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/test.csv.out")["Body"].read()
     # One prediction a line for every test row.
     assert len(predictions.splitlines()) == dataset["rows"]["test"]
+    # The test metrics the quality gate judged, under the run's prefix.
+    metrics_bucket, metrics_key = _split(output["evaluation"]["metricsUri"])
+    metrics = json.loads(s3.get_object(Bucket=metrics_bucket, Key=metrics_key)["Body"].read())
+    assert metrics["rows"] == dataset["rows"]["test"] and metrics["rmse"] == output["evaluation"]["rmse"]

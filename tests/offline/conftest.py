@@ -20,8 +20,10 @@ FUNCTIONS_DIR = ROOT / "functions"
 
 # Small enough for a second or two per run; the defaults of the execution input are 10,000/2,000/2,000.
 SMALL_INPUT = {"trainRows": 300, "validationRows": 100, "testRows": 100}
-# Template parameters: three training jobs, one at a time (the defaults are 20 and 4).
-FEW_JOBS = {"MaxTrainingJobs": 3, "MaxParallelTrainingJobs": 1}
+# Template parameters: three training jobs, one at a time (the defaults are 20 and 4). A few hundred rows
+# cannot reach 1.25x the noise floor (the default gate; measured ~1.6x), so the gate gets a loose threshold of
+# its own: it still runs, and passes. The gate's own tests set theirs.
+FEW_JOBS = {"MaxTrainingJobs": 3, "MaxParallelTrainingJobs": 1, "MaxTestRmse": "5"}
 
 
 @pytest.fixture
@@ -54,12 +56,13 @@ def engine(make_engine: Callable[..., Engine]) -> Engine:
 
 
 @pytest.fixture
-def broken_definition(tmp_path: Path) -> Callable[[str, str], Path]:
-    """``broken_definition(old, new)``: a copy of the definition with ``old`` (there once) replaced."""
+def broken_definition(tmp_path: Path) -> Callable[..., Path]:
+    """``broken_definition(old, new, times=1)``: a copy of the definition with ``old`` (found ``times``
+    times: the two tuning states share most of their text) replaced."""
 
-    def make(old: str, new: str) -> Path:
+    def make(old: str, new: str, times: int = 1) -> Path:
         text = DEFINITION_FILE.read_text(encoding="utf-8")
-        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the definition"
+        assert text.count(old) == times, f"{old!r} occurs {text.count(old)} times in the definition"
         path = tmp_path / "broken.asl.json"
         path.write_text(text.replace(old, new), encoding="utf-8")
         return path

@@ -65,8 +65,10 @@ def test_parameter_overrides_reach_the_definition_as_numbers() -> None:
     engine = Engine(parameters={"MaxTrainingJobs": 7, "TrainingInstanceType": "ml.c5.xlarge"})
 
     assert "States.StringToJson('7')" in engine.definition_text
-    tuning = engine.definition["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
-    assert tuning["TrainingJobDefinition"]["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    # The first state sends the template's values as the run's defaults.
+    defaults = engine.definition["States"]["Generate Training Dataset"]["Parameters"]["Payload"]["defaults"]
+    assert defaults["maxTrainingJobs.$"] == "States.StringToJson('7')"
+    assert defaults["trainingInstanceType"] == "ml.c5.xlarge"
 
 
 @pytest.mark.parametrize(
@@ -87,16 +89,16 @@ def test_parameter_outside_the_templates_constraints_is_refused(
 
 
 def test_placeholder_without_a_substitution_is_refused_naming_it(
-    broken_definition: Callable[[str, str], Path],
+    broken_definition: Callable[..., Path],
 ) -> None:
-    path = broken_definition('"TrainingImage": "${XGBoostImageUri}"', '"TrainingImage": "${XGBoostImage}"')
+    path = broken_definition('"TrainingImage": "${XGBoostImageUri}"', '"TrainingImage": "${XGBoostImage}"', 2)
 
     message = _refusal(DefinitionError, definition_path=path)
     assert "${XGBoostImage} has no entry in the template's DefinitionSubstitutions" in message
 
 
 def test_next_to_a_missing_state_is_refused_with_statelints_message(
-    broken_definition: Callable[[str, str], Path],
+    broken_definition: Callable[..., Path],
 ) -> None:
     path = broken_definition('"Next": "Extract Model Name"', '"Next": "Extract Model Names"')
 
@@ -106,7 +108,7 @@ def test_next_to_a_missing_state_is_refused_with_statelints_message(
 
 
 def test_sagemaker_parameter_the_api_lacks_is_refused_as_step_functions_does(
-    broken_definition: Callable[[str, str], Path],
+    broken_definition: Callable[..., Path],
 ) -> None:
     path = broken_definition('"BatchStrategy": "MultiRecord"', '"BatchStrategie": "MultiRecord"')
 
@@ -116,7 +118,7 @@ def test_sagemaker_parameter_the_api_lacks_is_refused_as_step_functions_does(
     ) in _refusal(DefinitionError, definition_path=path)
 
 
-def test_sync_on_an_action_that_cannot_wait_is_refused(broken_definition: Callable[[str, str], Path]) -> None:
+def test_sync_on_an_action_that_cannot_wait_is_refused(broken_definition: Callable[..., Path]) -> None:
     path = broken_definition('sagemaker:createModel"', 'sagemaker:createModel.sync"')
 
     message = _refusal(DefinitionError, definition_path=path)

@@ -24,6 +24,9 @@ SMALL = [
     "2",
     "--parallel-jobs",
     "1",
+    # 300 rows cannot reach the default gate (1.25x the noise floor): a loose threshold keeps it passing.
+    "-p",
+    "MaxTestRmse=5",
 ]
 
 
@@ -70,6 +73,9 @@ def test_progress_shows_states_training_jobs_best_so_far_test_rmse_and_wall_time
     assert "eta=" in lines[first("best hyperparameters:")]
     rmse_line = lines[first("test RMSE of the batch predictions (100 records):")]
     assert "x the noise floor" in rmse_line
+    assert lines[first("quality gate")].endswith(
+        "quality gate passed: test RMSE at most 5.0 (MaxTestRmse template parameter)"
+    )
     assert "wall time:" in lines[-1]
 
 

@@ -50,6 +50,28 @@ SUBSTITUTIONS = {
     "MaxTrainingJobRuntimeSeconds": "3600",
     "MaxTuningRuntimeSeconds": "36000",
 }
+# The run's config as the first state builds it for these substitutions (functions/generate_dataset/
+# run_config.py); BestObjectiveNotImproving at its maximum so it ends no search these tests count on.
+CONFIG = {
+    "tuning": {
+        "strategy": "Bayesian",
+        "earlyStoppingType": "Auto",
+        "resourceLimits": {
+            "MaxNumberOfTrainingJobs": 4,
+            "MaxParallelTrainingJobs": 2,
+            "MaxRuntimeInSeconds": 36000,
+        },
+        "completionCriteria": {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 100}},
+    },
+    "training": {
+        "instanceType": "ml.m5.xlarge",
+        "instanceCount": 1,
+        "trainDistribution": "FullyReplicated",
+        "enableManagedSpotTraining": False,
+        "stoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    },
+    "transform": {"instanceType": "ml.m5.large"},
+}
 FEATURES = 10
 TRAIN_ROWS, VALIDATION_ROWS, TEST_ROWS = 400, 150, 60
 
@@ -77,7 +99,7 @@ def _resolve(node: Any, state: dict[str, Any]) -> Any:
                 target: Any = state
                 for part in value[2:].split("."):
                     target = target[part]
-                resolved[key[:-2]] = target
+                resolved[key[:-2]] = copy.deepcopy(target)  # tests change requests in place
         return resolved
     if isinstance(node, list):
         return [_resolve(item, state) for item in node]
@@ -88,7 +110,9 @@ def _resolve(node: Any, state: dict[str, Any]) -> Any:
 
 def tuning_request(dataset: dict[str, str], name: str | None = None) -> dict[str, Any]:
     parameters = _definition()["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
-    request = _resolve(parameters, {"dataset": dataset})
+    checkpoints = {"S3Uri": dataset["modelOutputUri"].removesuffix("models/") + "checkpoints/"}
+    config = {**CONFIG, "training": {**CONFIG["training"], "checkpointConfig": checkpoints}}
+    request = _resolve(parameters, {"dataset": dataset, "config": config})
     if name:
         request["HyperParameterTuningJobName"] = name
     return request
@@ -96,7 +120,7 @@ def tuning_request(dataset: dict[str, str], name: str | None = None) -> dict[str
 
 def transform_request(dataset: dict[str, str], model_name: str, name: str) -> dict[str, Any]:
     parameters = _definition()["States"]["Batch transform"]["Parameters"]
-    request = _resolve(parameters, {"dataset": dataset, "model": {"modelName": model_name}})
+    request = _resolve(parameters, {"dataset": dataset, "model": {"modelName": model_name}, "config": CONFIG})
     request["TransformJobName"] = name
     return request
 
@@ -1149,3 +1173,111 @@ def test_tags_are_kept_per_resource(workspace: Workspace) -> None:
     with pytest.raises(ClientError) as excinfo:
         workspace.sagemaker.add_tags(ResourceArn="not-an-arn", Tags=tags)
     assert error_of(excinfo)[0] == "ValidationException"
+
+
+# --- cost controls: completion criteria, managed spot training, checkpoints --------------------------------
+
+
+def test_best_objective_not_improving_launches_no_more_jobs_and_is_reported(workspace: Workspace) -> None:
+    request = tuning_request(workspace.dataset)
+    config(request)["ResourceLimits"].update(MaxNumberOfTrainingJobs=30, MaxParallelTrainingJobs=1)
+    config(request)["TuningJobCompletionCriteria"] = {
+        "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}
+    }
+
+    description = workspace.tune(request)
+
+    launched = len(workspace.training_jobs(request["HyperParameterTuningJobName"]))
+    assert description["HyperParameterTuningJobStatus"] == "Completed"
+    assert 4 <= launched < 30, "stopped once 3 jobs in a row did not improve the best"
+    assert description["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    assert "BestTrainingJob" in description
+
+
+def test_spot_training_jobs_report_spot_billable_time_and_their_checkpoints(workspace: Workspace) -> None:
+    request = tuning_request(workspace.dataset)
+    definition = request["TrainingJobDefinition"]
+    definition["EnableManagedSpotTraining"] = True
+    definition["StoppingCondition"] = {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+
+    description = workspace.tune(request)
+
+    assert description["HyperParameterTuningJobStatus"] == "Completed"
+    assert description["TrainingJobDefinition"]["EnableManagedSpotTraining"] is True
+    job = workspace.sagemaker.describe_training_job(
+        TrainingJobName=description["BestTrainingJob"]["TrainingJobName"]
+    )
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert job["CheckpointConfig"] == definition["CheckpointConfig"]
+    assert job["CheckpointConfig"]["S3Uri"].endswith("/checkpoints/")
+    assert 1 <= job["BillableTimeInSeconds"] <= job["TrainingTimeInSeconds"]
+
+
+def test_on_demand_jobs_bill_their_whole_training_time(tuned: tuple[Workspace, dict[str, Any]]) -> None:
+    space, description = tuned
+    job = space.sagemaker.describe_training_job(
+        TrainingJobName=description["BestTrainingJob"]["TrainingJobName"]
+    )
+
+    assert job["EnableManagedSpotTraining"] is False
+    assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"]
+
+
+@pytest.mark.parametrize(
+    ("spot", "stopping", "words"),
+    [
+        (
+            True,
+            {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 1800},
+            "MaxWaitTimeInSeconds (1800) must be equal to or greater than MaxRuntimeInSeconds (3600)",
+        ),
+        (
+            True,
+            {"MaxRuntimeInSeconds": 3600},
+            "MaxWaitTimeInSeconds is required when EnableManagedSpotTraining is true",
+        ),
+        (
+            False,
+            {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200},
+            "MaxWaitTimeInSeconds is only supported with managed spot training",
+        ),
+    ],
+)
+def test_spot_settings_sagemaker_refuses_are_validation_errors(
+    workspace: Workspace, spot: bool, stopping: dict[str, int], words: str
+) -> None:
+    request = tuning_request(workspace.dataset)
+    request["TrainingJobDefinition"].update(EnableManagedSpotTraining=spot, StoppingCondition=stopping)
+
+    with pytest.raises(ClientError) as excinfo:
+        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
+
+    assert error_of(excinfo) == ("ValidationException", words)
+    assert workspace.events == [], "no training job may start"
+
+
+def test_the_definitions_hyperband_state_is_accepted_and_stops_jobs_itself(workspace: Workspace) -> None:
+    parameters = _definition()["States"]["HyperparameterTuning (XGBoost, Hyperband)"]["Parameters"]
+    checkpoints = {"S3Uri": workspace.dataset["modelOutputUri"].removesuffix("models/") + "checkpoints/"}
+    hyperband = {
+        "tuning": {**CONFIG["tuning"], "strategy": "Hyperband", "earlyStoppingType": "Off"},
+        "training": {**CONFIG["training"], "checkpointConfig": checkpoints},
+    }
+    request = _resolve(parameters, {"dataset": workspace.dataset, "config": hyperband})
+
+    description = workspace.tune(request)
+
+    assert description["HyperParameterTuningJobStatus"] == "Completed"
+    assert config(description)["StrategyConfig"]["HyperbandStrategyConfig"]["MaxResource"] == int(
+        request["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"]
+    )
+    # The same request with SageMaker's early stopping is refused.
+    config(request)["TrainingJobEarlyStoppingType"] = "Auto"
+    request["HyperParameterTuningJobName"] += "-auto"
+    with pytest.raises(ClientError) as excinfo:
+        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
+    assert error_of(excinfo) == (
+        "ValidationException",
+        "TrainingJobEarlyStoppingType must be Off to use the Hyperband strategy",
+    )

@@ -22,13 +22,26 @@ from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
 
 HAPPY_PATH = [
     "Generate Training Dataset",
+    "Tuning Strategy",
     "HyperparameterTuning (XGBoost)",
     "Extract Model Path",
     "HyperparameterTuning - Save Model",
     "Extract Model Name",
     "Batch transform",
+    "Evaluate Model",
+    "Quality Gate",
+    "Succeeded",
 ]
+TASKS = [state for state in HAPPY_PATH if state not in ("Tuning Strategy", "Quality Gate", "Succeeded")]
 TUNING = "HyperparameterTuning (XGBoost)"
+HYPERBAND = "HyperparameterTuning (XGBoost, Hyperband)"
+
+
+def path_to(state: str) -> list[str]:
+    """The happy path up to and including ``state``."""
+    return HAPPY_PATH[: HAPPY_PATH.index(state) + 1]
+
+
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -81,16 +94,25 @@ def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     jobs = int(engine.stack.parameters["MaxTrainingJobs"])
     assert jobs == 20
     counters = tuning["trainingJobStatusCounters"]
-    assert counters["Completed"] + counters["Stopped"] == jobs
-    assert tuning["bestTrainingJobName"].startswith(tuning["tuningJobName"] + "-")
     finished = [data for event, data in sagemaker_events if event == "training_job_completed"]
-    assert len(finished) == jobs
+    # BestObjectiveNotImproving (10 jobs) may end the search before the 20th job.
+    assert counters["Completed"] + counters["Stopped"] == len(finished) <= jobs
+    assert tuning["bestTrainingJobName"].startswith(tuning["tuningJobName"] + "-")
     assert tuning["objectiveValue"] == min(
         d["objective"]["value"] for d in finished if d["status"] == "Completed"
     )
     # The built-in algorithm with early stopping reaches ~1.1x the floor on this data (REFERENCE section 7).
     floor = output["dataset"]["noiseFloorRmse"]
     assert rmse(engine, output) < 1.3 * floor
+    # ... and passes the default quality gate: 1.25 x the noise floor.
+    evaluation = output["evaluation"]
+    assert evaluation["rmse"] == pytest.approx(rmse(engine, output))
+    assert evaluation["qualityGate"]["enabled"] is True
+    assert evaluation["qualityGate"]["source"] == "noiseFloor"
+    assert evaluation["qualityGate"]["threshold"] == pytest.approx(1.25 * floor, abs=1e-6)
+    assert evaluation["rmse"] <= evaluation["qualityGate"]["threshold"]
+    stored = json.loads(engine.read_s3(evaluation["metricsUri"]))
+    assert stored["rmse"] == evaluation["rmse"] and stored["rows"] == output["input"]["testRows"]
 
 
 def test_small_run_output_summarises_every_step_and_each_sagemaker_result_has_the_api_shape(
@@ -103,7 +125,7 @@ def test_small_run_output_summarises_every_step_and_each_sagemaker_result_has_th
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == HAPPY_PATH
     assert result.events("TaskFailed") == []
-    assert all(result.attempts(state) == 1 for state in HAPPY_PATH)
+    assert all(result.attempts(state) == 1 for state in TASKS)
     output = result.output
     dataset, tuning, model, transform = (
         output["dataset"],
@@ -174,6 +196,13 @@ def test_events_input_file_with_overrides_runs_and_echoes_the_overrides(engine: 
     [
         ({"trainRows": 5}, "trainRows must be >= 100, got 5"),
         ({"rows": 300}, "unknown key 'rows' in the execution input; allowed keys: trainRows"),
+        ({"strategy": "Grid"}, 'strategy must be one of Bayesian, Random, Hyperband, got "Grid"'),
+        (
+            {"maxTrainingJobs": 2, "maxParallelTrainingJobs": 3},
+            "maxParallelTrainingJobs must be <= maxTrainingJobs (2), got 3",
+        ),
+        ({"spot": "yes"}, 'spot must be true or false, got "yes"'),
+        ({"maxTestRmse": -1}, "maxTestRmse must be > 0, got -1"),
         # Any JSON can be started from the console: a list must reach the same Fail state, not a
         # States.Runtime error from applying the Catch's ResultPath to a non-object.
         ([1, 2], "the execution input must be a JSON object, got list"),
@@ -205,7 +234,7 @@ def test_every_training_job_failing_fails_the_tuning_state_with_sagemakers_reaso
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == ["Generate Training Dataset", TUNING, "Tuning Failed"]
+    assert result.states_entered() == [*path_to(TUNING), "Tuning Failed"]
     assert result.error == "States.TaskFailed"
     description = json.loads(result.cause)  # the DescribeHyperParameterTuningJob response
     assert description["HyperParameterTuningJobStatus"] == "Failed"
@@ -279,7 +308,7 @@ def test_failed_transform_job_is_caught_into_batch_transform_failed_with_the_rea
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == [*HAPPY_PATH, "Batch Transform Failed"]
+    assert result.states_entered() == [*path_to("Batch transform"), "Batch Transform Failed"]
     assert result.error == "States.TaskFailed"
     description = json.loads(result.cause)  # the DescribeTransformJob response
     assert description["TransformJobStatus"] == "Failed"
@@ -296,16 +325,17 @@ def test_failed_transform_job_is_caught_into_batch_transform_failed_with_the_rea
 
 def test_misspelled_jsonpath_fails_the_run_naming_the_path_and_the_state(
     make_engine: Callable[..., Engine],
-    broken_definition: Callable[[str, str], Any],
+    broken_definition: Callable[..., Any],
     sagemaker_events: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    engine = make_engine(definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"'))
+    # Both tuning states (Bayesian/Random and Hyperband) read the path.
+    engine = make_engine(definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"', 2))
 
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
     # States.Runtime is not caught by States.ALL (as on AWS): the execution fails in the state itself.
-    assert result.states_entered() == ["Generate Training Dataset", TUNING]
+    assert result.states_entered() == path_to(TUNING)
     assert result.error == "States.Runtime"
     assert f"executing the state '{TUNING}'" in result.cause
     assert "The JSONPath '$.dataset.trainUrl' could not be found" in result.cause
@@ -313,18 +343,19 @@ def test_misspelled_jsonpath_fails_the_run_naming_the_path_and_the_state(
 
 
 def test_tuning_job_name_over_32_characters_fails_with_sagemakers_validation_message(
-    make_engine: Callable[..., Engine], broken_definition: Callable[[str, str], Any]
+    make_engine: Callable[..., Engine], broken_definition: Callable[..., Any]
 ) -> None:
     path = broken_definition(
         '"HyperParameterTuningJobName.$": "$.dataset.tuningJobName"',
         '"HyperParameterTuningJobName.$": "States.Format(\'{}-tuning\', $.dataset.tuningJobName)"',
+        2,
     )
     engine = make_engine(definition_path=path)
 
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == ["Generate Training Dataset", TUNING, "Tuning Failed"]
+    assert result.states_entered() == [*path_to(TUNING), "Tuning Failed"]
     assert result.error == "SageMaker.AmazonSageMakerException"
     assert re.search(
         r"Value '[0-9a-z-]+-tuning' at 'hyperParameterTuningJobName' failed to satisfy constraint: "
@@ -350,7 +381,201 @@ def test_handler_output_missing_a_key_fails_the_run_naming_the_key_and_the_state
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == HAPPY_PATH[:5]
+    assert result.states_entered() == path_to("Extract Model Name")
     assert result.error == "States.Runtime"
     assert "executing the state 'Extract Model Name'" in result.cause
     assert "The JSONPath '$.Payload.modelName' could not be found" in result.cause
+
+
+# --- Quality gate, cost controls, strategies ------------------------------------------------------------
+
+
+def _request(engine: Engine, result: Any, state: str) -> dict[str, Any]:
+    (request,) = [
+        r.parameters
+        for r in engine.sagemaker_requests
+        if r.execution_arn == result.execution_arn and r.state == state
+    ]
+    return request
+
+
+def test_a_test_rmse_above_the_inputs_threshold_fails_the_run_naming_metric_value_and_threshold(
+    engine: Engine,
+) -> None:
+    result = engine.run({**SMALL_INPUT, "maxTestRmse": 0.01})
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == [
+        *path_to("Quality Gate"),
+        "Describe Quality Failure",
+        "Model Below Quality Bar",
+    ]
+    assert result.error == "QualityGateFailed"
+    fail_input = json.loads(result.events("FailStateEntered")[0]["stateEnteredEventDetails"]["input"])
+    evaluation = fail_input["evaluation"]
+    assert result.cause == (
+        f"test RMSE {evaluation['qualityGate']['rmse']} is above the threshold 0.01 (maxTestRmse of the "
+        f"execution input); metrics in {evaluation['metricsUri']}"
+    )
+    assert evaluation["qualityGate"]["rmse"] == round(evaluation["rmse"], 4) > 0.01
+    # The metrics stay in S3 for the person who reads the cause.
+    assert json.loads(engine.read_s3(evaluation["metricsUri"]))["rmse"] == evaluation["rmse"]
+
+
+def test_a_template_threshold_fails_the_run_and_says_it_came_from_the_template(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine(parameters={**FEW_JOBS, "MaxTestRmse": "0.05"})
+
+    result = engine.run(SMALL_INPUT)
+
+    assert (result.status, result.error) == ("FAILED", "QualityGateFailed")
+    assert "is above the threshold 0.05 (MaxTestRmse template parameter)" in result.cause
+
+
+def test_the_input_switches_the_gate_off(engine: Engine) -> None:
+    result = engine.run({**SMALL_INPUT, "maxTestRmse": 0.01, "qualityGate": False})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states_entered() == HAPPY_PATH
+    gate = result.output["evaluation"]["qualityGate"]
+    assert (gate["enabled"], gate["threshold"], gate["basis"]) == (
+        False,
+        None,
+        "the quality gate is switched off",
+    )
+    assert result.output["config"]["qualityGate"]["maxRmse"] == 0.01
+
+
+def test_the_template_switches_the_gate_off_and_the_input_on_again(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine(parameters={**FEW_JOBS, "QualityGate": "Disabled", "MaxTestRmse": "0.01"})
+
+    off = engine.run(SMALL_INPUT)
+    on = engine.run({**SMALL_INPUT, "qualityGate": True})
+
+    assert off.status == "SUCCEEDED", off.cause
+    assert off.output["evaluation"]["qualityGate"]["enabled"] is False
+    assert (on.status, on.error) == ("FAILED", "QualityGateFailed")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "execution_input"),
+    [({"UseSpotTraining": "true"}, {}), ({}, {"spot": True})],
+    ids=["template", "input"],
+)
+def test_spot_training_sends_spot_settings_and_checkpoints_under_the_run_prefix(
+    make_engine: Callable[..., Engine], parameters: dict[str, str], execution_input: dict[str, Any]
+) -> None:
+    engine = make_engine(parameters={**FEW_JOBS, **parameters})
+
+    result = engine.run({**SMALL_INPUT, **execution_input})
+
+    assert result.status == "SUCCEEDED", result.cause
+    definition = _request(engine, result, TUNING)["TrainingJobDefinition"]
+    runtime = int(engine.stack.parameters["MaxTrainingJobRuntimeSeconds"])
+    assert definition["EnableManagedSpotTraining"] is True
+    assert definition["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": runtime,
+        "MaxWaitTimeInSeconds": 2 * runtime,
+    }
+    prefix = f"s3://{engine.bucket}/{result.output['dataset']['prefix']}"
+    assert definition["CheckpointConfig"] == {"S3Uri": f"{prefix}checkpoints/"}
+    job = engine.sagemaker.describe_training_job(
+        TrainingJobName=result.output["tuning"]["bestTrainingJobName"]
+    )
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["BillableTimeInSeconds"] <= job["TrainingTimeInSeconds"]
+
+
+def test_on_demand_is_the_default_and_checkpoints_are_sent_anyway(engine: Engine) -> None:
+    result = engine.run(SMALL_INPUT)
+
+    definition = _request(engine, result, TUNING)["TrainingJobDefinition"]
+    assert definition["EnableManagedSpotTraining"] is False
+    assert "MaxWaitTimeInSeconds" not in definition["StoppingCondition"]
+    assert definition["CheckpointConfig"]["S3Uri"].endswith(
+        f"{result.output['dataset']['prefix']}checkpoints/"
+    )
+    config = _request(engine, result, TUNING)["HyperParameterTuningJobConfig"]
+    assert "StrategyConfig" not in config, "SageMaker accepts StrategyConfig with Hyperband only"
+
+
+def test_hyperband_runs_in_its_own_state_with_early_stopping_off(engine: Engine) -> None:
+    result = engine.run({**SMALL_INPUT, "strategy": "Hyperband"})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.states_entered() == [
+        "Generate Training Dataset",
+        "Tuning Strategy",
+        HYPERBAND,
+        *HAPPY_PATH[HAPPY_PATH.index(TUNING) + 1 :],
+    ]
+    config = _request(engine, result, HYPERBAND)["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Hyperband" and config["TrainingJobEarlyStoppingType"] == "Off"
+    assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 10, "MaxResource": 1000}}
+    assert result.output["tuning"]["tuningJobStatus"] == "Completed"
+
+
+def test_random_strategy_from_the_input_reaches_the_tuning_job(engine: Engine) -> None:
+    result = engine.run({**SMALL_INPUT, "strategy": "Random", "maxTrainingJobs": 2})
+
+    assert result.status == "SUCCEEDED", result.cause
+    config = _request(engine, result, TUNING)["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Random" and config["TrainingJobEarlyStoppingType"] == "Auto"
+    assert config["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 2
+    assert config["ResourceLimits"]["MaxParallelTrainingJobs"] == 1
+
+
+def test_best_objective_not_improving_ends_the_search_before_max_training_jobs(
+    engine: Engine, sagemaker_events: list[tuple[str, dict[str, Any]]]
+) -> None:
+    result = engine.run({**SMALL_INPUT, "maxTrainingJobs": 30, "maxTrainingJobsNotImproving": 3})
+
+    assert result.status == "SUCCEEDED", result.cause
+    launched = [data for event, data in sagemaker_events if event == "training_job_started"]
+    assert 4 <= len(launched) < 30
+    description = task_output(result, TUNING)
+    assert description["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    assert description["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] == {
+        "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}
+    }
+
+
+def test_instance_types_and_count_from_the_input_reach_the_jobs(engine: Engine) -> None:
+    result = engine.run(
+        {**SMALL_INPUT, "trainingInstanceType": "ml.c5.xlarge", "transformInstanceType": "ml.m5.xlarge"}
+    )
+
+    assert result.status == "SUCCEEDED", result.cause
+    resources = _request(engine, result, TUNING)["TrainingJobDefinition"]["ResourceConfig"]
+    assert resources == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5}
+    channel = _request(engine, result, TUNING)["TrainingJobDefinition"]["InputDataConfig"][0]
+    assert channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    assert _request(engine, result, "Batch transform")["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
+
+
+def test_predictions_that_cannot_be_evaluated_fail_in_evaluation_failed(
+    make_engine: Callable[..., Engine],
+) -> None:
+    holder: dict[str, Engine] = {}
+
+    def remove_labels(event: str, data: dict[str, Any]) -> None:
+        if event == "transform_job_completed":
+            engine = holder["engine"]
+            for uri in engine.list_s3(f"s3://{engine.bucket}/runs/"):
+                if "/test-labels/" in uri:
+                    engine.s3.delete_object(
+                        Bucket=engine.bucket, Key=uri.removeprefix(f"s3://{engine.bucket}/")
+                    )
+
+    holder["engine"] = engine = make_engine(sagemaker_listener=remove_labels)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == [*path_to("Evaluate Model"), "Evaluation Failed"]
+    assert result.error == "EvaluationDataNotFound"
+    assert "test_labels.csv: NoSuchKey" in json.loads(result.cause)["errorMessage"]
+    assert result.attempts("Evaluate Model") == 1

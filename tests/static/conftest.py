@@ -91,6 +91,18 @@ def us_executions() -> dict[str, Run]:
 
 
 @pytest.fixture(scope="session")
+def hyperband_spot_run() -> Run:
+    """A us-east-1 execution through the Hyperband tuning state, on spot, with two training instances."""
+    (run,) = record_runs(
+        US_EAST_1,
+        {**FEW_JOBS, "TrainingInstanceCount": "2"},
+        [CONSOLE_EXECUTION_NAME],
+        extra_input={"strategy": "Hyperband", "spot": True},
+    ).values()
+    return run
+
+
+@pytest.fixture(scope="session")
 def us_console_run(us_executions: dict[str, Run]) -> Run:
     """The console execution in us-east-1, for checks that do not depend on the region."""
     return us_executions[CONSOLE_EXECUTION_NAME]

@@ -22,7 +22,7 @@ def _strings(value: Any) -> list[str]:
 def test_final_output_summarises_the_run(console_run: Run) -> None:
     assert console_run.status == "SUCCEEDED", (console_run.error, console_run.cause)
     output = console_run.output
-    assert {"input", "dataset", "tuning", "model", "transform"} <= set(output)
+    assert {"input", "config", "dataset", "tuning", "model", "transform", "evaluation"} <= set(output)
     tuning = output["tuning"]
     for key in ("tuningJobName", "bestTrainingJobName", "objectiveValue", "hyperparameters", "modelDataUrl"):
         assert tuning.get(key) not in (None, "", {}), key
@@ -30,6 +30,16 @@ def test_final_output_summarises_the_run(console_run: Run) -> None:
     assert output["model"]["modelName"] == tuning["bestTrainingJobName"]
     assert output["transform"]["outputUri"] == output["dataset"]["transformOutputUri"]
     assert output["transform"]["status"] == "Completed"
+    evaluation = output["evaluation"]
+    assert evaluation["rows"] == output["input"]["testRows"]
+    assert (
+        evaluation["metricsUri"]
+        == f"s3://{console_run.bucket}/{output['dataset']['prefix']}evaluation/metrics.json"
+    )
+    assert (
+        evaluation["qualityGate"]["enabled"] is True
+        and evaluation["rmse"] <= evaluation["qualityGate"]["threshold"]
+    )
 
 
 def test_every_location_of_a_run_lies_under_its_own_prefix(console_run: Run) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from offline.template import Stack
 from tests.static.support import (
+    EVALUATE_STATE,
     GENERATE_STATE,
     TRANSFORM_STATE,
     TUNING_STATE,
@@ -119,15 +120,22 @@ def _function_statements(stack: Stack, logical_id: str) -> list[dict[str, Any]]:
     return [statement for policy in policies for statement in as_list(stack.resolve(policy["Statement"]))]
 
 
-def test_state_machine_role_allows_every_call_of_the_definition(console_run: Run) -> None:
+def test_state_machine_role_allows_every_call_of_the_definition(
+    console_run: Run, hyperband_spot_run: Run
+) -> None:
     stack = console_run.stack
     statements = role_statements(stack, "StateMachineRole")
     assert stack.resources["TuningStateMachine"]["Properties"]["Role"] == {
         "Fn::GetAtt": ["StateMachineRole", "Arn"]
     }
+    calls = list(console_run.calls.items())
+    assert "Evaluate Model" in console_run.calls
+    if hyperband_spot_run.stack.region == stack.region:  # the Hyperband execution runs in us-east-1
+        calls += hyperband_spot_run.calls.items()
+        assert "HyperparameterTuning (XGBoost, Hyperband)" in hyperband_spot_run.calls
     missing = [
         (state, action, arn)
-        for state, (resource, params) in console_run.calls.items()
+        for state, (resource, params) in calls
         for action, arn in _required_permissions(stack, resource, params)
         if not allowing_statements(statements, action, arn)
     ]
@@ -170,6 +178,9 @@ def test_sagemaker_jobs_may_read_the_run_data_write_their_output_and_pull_the_im
     needed += [("s3:PutObject", f"{bucket_arn}/{key}") for key in written[TUNING_STATE]]
     needed += [("s3:GetObject", f"{bucket_arn}/{model}")]
     needed += [("s3:PutObject", f"{bucket_arn}/{key}") for key in written[TRANSFORM_STATE]]
+    # Spot jobs write checkpoints under the run's prefix and read them back when they resume.
+    checkpoints = f"{bucket_arn}/{console_run.output['dataset']['prefix']}checkpoints/algo-1/model.ckpt"
+    needed += [("s3:PutObject", checkpoints), ("s3:GetObject", checkpoints)]
     image = console_run.sagemaker_requests[TUNING_STATE][1]["TrainingJobDefinition"][
         "AlgorithmSpecification"
     ]["TrainingImage"]
@@ -351,6 +362,33 @@ def test_extract_model_path_may_describe_training_jobs_list_the_tuning_jobs_and_
     history_key = console_run.output["tuning"]["trainingJobsUri"].removeprefix(f"s3://{console_run.bucket}/")
     assert history_key in console_run.objects
     assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{history_key}")
+
+
+def test_evaluate_model_may_read_run_objects_and_write_only_metrics(console_run: Run) -> None:
+    stack = console_run.stack
+    statements = _function_statements(stack, "EvaluateModelFunction")
+    bucket_arn = stack.get_att("DataBucket", "Arn")
+    output = console_run.output
+    prefix = output["dataset"]["prefix"]
+    written = console_run.written_by[EVALUATE_STATE]
+    assert written == [f"{prefix}evaluation/metrics.json"]
+    assert allowing_statements(statements, "s3:PutObject", f"{bucket_arn}/{written[0]}")
+    labels = output["dataset"]["testLabelsUri"].removeprefix(f"s3://{console_run.bucket}/")
+    predictions = [k for k in console_run.written_by[TRANSFORM_STATE] if k.endswith(".out")]
+    assert predictions
+    for key in [labels, *predictions]:
+        assert allowing_statements(statements, "s3:GetObject", f"{bucket_arn}/{key}"), key
+    (listing,) = allowing_statements(statements, "s3:ListBucket", bucket_arn)
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
+    # Nothing else: no write outside evaluation/, no delete, no other bucket.
+    actions = {action for s in statements for action in as_list(s["Action"])}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+    assert not allowing_statements(
+        statements, "s3:PutObject", f"{bucket_arn}/{prefix}predictions/test.csv.out"
+    )
+    assert not allowing_statements(
+        statements, "s3:GetObject", "arn:aws:s3:::another-bucket/runs/x/test.csv.out"
+    )
 
 
 def test_extract_model_name_needs_no_permission(us_stack: Stack) -> None:

@@ -13,6 +13,8 @@ from offline.request_validation import constraint_errors, request_errors, servic
 from tests.static.support import (
     ANOTHER_CONSOLE_EXECUTION_NAME,
     CONSOLE_EXECUTION_NAME,
+    FEW_JOBS,
+    HYPERBAND_STATE,
     SAVE_MODEL_STATE,
     TRANSFORM_STATE,
     TUNING_STATE,
@@ -64,17 +66,39 @@ def _boundary_parameters(template: dict[str, Any], end: str) -> dict[str, str]:
     return values
 
 
-def test_every_sagemaker_task_is_exercised(console_run: Run) -> None:
+def test_every_sagemaker_task_is_exercised(console_run: Run, hyperband_spot_run: Run) -> None:
     assert console_run.status == "SUCCEEDED", (console_run.error, console_run.cause)
-    assert console_run.states_entered[-1] == TRANSFORM_STATE
+    assert console_run.states_entered[-1] == "Succeeded"
     definition = json.loads(console_run.stack.definition_text())
     sagemaker_states = {
         name for name, state in definition["States"].items() if ":sagemaker:" in state.get("Resource", "")
     }
-    assert sagemaker_states == set(console_run.sagemaker_requests)
+    # The Hyperband state is the tuning state's alternative: another execution runs it.
+    assert sagemaker_states == set(console_run.sagemaker_requests) | {HYPERBAND_STATE}
+    assert hyperband_spot_run.status == "SUCCEEDED", (hyperband_spot_run.error, hyperband_spot_run.cause)
+    assert HYPERBAND_STATE in hyperband_spot_run.sagemaker_requests
     # The emulator received what the execution history says each task sent.
-    for state, (_, request) in console_run.sagemaker_requests.items():
-        assert console_run.calls[state][1] == request, state
+    for run in (console_run, hyperband_spot_run):
+        for state, (_, request) in run.sagemaker_requests.items():
+            assert run.calls[state][1] == request, state
+
+
+def test_hyperband_spot_requests_are_valid_and_carry_their_settings(hyperband_spot_run: Run) -> None:
+    requests = hyperband_spot_run.sagemaker_requests
+    for state, (operation, request) in requests.items():
+        assert request_errors(operation, request) == [], state
+    request = requests[HYPERBAND_STATE][1]
+    config, definition = request["HyperParameterTuningJobConfig"], request["TrainingJobDefinition"]
+    assert (config["Strategy"], config["TrainingJobEarlyStoppingType"]) == ("Hyperband", "Off")
+    max_resource = config["StrategyConfig"]["HyperbandStrategyConfig"]["MaxResource"]
+    assert max_resource == int(definition["StaticHyperParameters"]["num_round"])
+    assert definition["EnableManagedSpotTraining"] is True
+    stopping = definition["StoppingCondition"]
+    assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"]
+    assert definition["ResourceConfig"]["InstanceCount"] == 2
+    train = definition["InputDataConfig"][0]
+    assert train["ChannelName"] == "train"
+    assert train["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
 
 
 def test_sagemaker_requests_are_valid_for_a_console_execution(console_run: Run) -> None:
@@ -91,6 +115,8 @@ def test_sagemaker_requests_are_valid_for_a_console_execution(console_run: Run) 
 @pytest.mark.parametrize("end", ["min", "max"])
 def test_sagemaker_requests_are_valid_at_the_parameters_bounds(template: dict[str, Any], end: str) -> None:
     parameters = _boundary_parameters(template, end)
+    # One training job on a few hundred rows cannot pass the default gate; the requests are under test.
+    parameters["MaxTestRmse"] = FEW_JOBS["MaxTestRmse"]
     # The requests are under test, not a hundred training jobs: all but the first fail as they start.
     (run,) = record_runs(US_EAST_1, parameters, [CONSOLE_EXECUTION_NAME], train_first_job_only=True).values()
     assert run.status == "SUCCEEDED", (end, run.error, run.cause)
@@ -236,6 +262,22 @@ def test_tuning_is_current(us_console_run: Run) -> None:
     assert config["HyperParameterTuningJobObjective"] == {"Type": "Minimize", "MetricName": "validation:rmse"}
     assert config["TrainingJobEarlyStoppingType"] == "Auto"
     assert isinstance(config.get("RandomSeed"), int)
+    limits = config["ResourceLimits"]
+    assert (limits["MaxNumberOfTrainingJobs"], limits["MaxParallelTrainingJobs"]) == (2, 2)
+    parameters = us_console_run.stack.parameters
+    assert limits["MaxRuntimeInSeconds"] == int(parameters["MaxTuningRuntimeSeconds"])
+    not_improving = config["TuningJobCompletionCriteria"]["BestObjectiveNotImproving"]
+    assert not_improving["MaxNumberOfTrainingJobsNotImproving"] == int(
+        parameters["MaxTrainingJobsNotImproving"]
+    )
+    definition = _tuning_request(us_console_run)["TrainingJobDefinition"]
+    assert definition["EnableManagedSpotTraining"] is False
+    assert definition["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": int(parameters["MaxTrainingJobRuntimeSeconds"])
+    }
+    assert definition["ResourceConfig"]["InstanceType"] == parameters["TrainingInstanceType"]
+    run_prefix = f"s3://{us_console_run.bucket}/{us_console_run.output['dataset']['prefix']}"
+    assert definition["CheckpointConfig"] == {"S3Uri": f"{run_prefix}checkpoints/"}
 
 
 def test_jobs_use_a_versioned_xgboost_image_of_the_region(console_run: Run, template: dict[str, Any]) -> None:

@@ -93,7 +93,7 @@ def test_bucket_policy_denies_insecure_transport(us_stack: Stack) -> None:
 
 def test_functions_run_python313_on_arm64_with_json_logs(template: dict[str, Any]) -> None:
     functions = _resources(template, "AWS::Serverless::Function")
-    assert len(functions) == 3
+    assert len(functions) == 4
     for name in functions:
         settings = _function_settings(template, name)
         assert settings["Runtime"] == "python3.13", name

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.conftest import load_event
 
 PREFIX = "runs/run-0123456789ab"
 
@@ -172,3 +175,109 @@ def test_bad_uris_are_invalid_evaluation_requests(
 def test_an_event_that_is_not_an_object_is_rejected(app: ModuleType, event: Any) -> None:
     with pytest.raises(app.InvalidEvaluationRequest, match="must be a JSON object"):
         app.lambda_handler(event, None)
+
+
+# --- the quality gate's threshold ------------------------------------------------------------------------
+
+GATE_ON = {"enabled": True, "maxRmse": None, "source": None, "noiseFactor": 1.25}
+
+
+def _gated(bucket: str, gate: Any, dataset: Any) -> dict[str, Any]:
+    return {**_event(bucket), "qualityGate": gate, "dataset": dataset}
+
+
+def test_generated_data_gets_noise_factor_times_the_noise_floor(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    _write(s3_client, bucket, [1.5, 2.5], [1.0, 2.0])
+
+    result = app.lambda_handler(_gated(bucket, GATE_ON, {"noiseFloorRmse": 1.002}), None)
+
+    assert result["rmse"] == 0.5
+    assert result["qualityGate"] == {
+        "enabled": True,
+        "threshold": 1.2525,
+        "source": "noiseFloor",
+        "noiseFloorRmse": 1.002,
+        "basis": "1.25 x noise floor 1.002",
+        "rmse": 0.5,
+    }
+    stored = json.loads(
+        s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}/evaluation/metrics.json")["Body"].read()
+    )
+    assert stored["qualityGate"] == result["qualityGate"]
+
+
+@pytest.mark.parametrize(
+    ("source", "basis"),
+    [("input", "maxTestRmse of the execution input"), ("template", "MaxTestRmse template parameter")],
+)
+def test_a_configured_threshold_wins_over_the_noise_floor(
+    app: ModuleType, s3_client: Any, bucket: str, source: str, basis: str
+) -> None:
+    _write(s3_client, bucket, [1.0, 2.0], [1.0, 2.0])
+    gate = {**GATE_ON, "maxRmse": 0.75, "source": source}
+
+    result = app.lambda_handler(_gated(bucket, gate, {"noiseFloorRmse": 1.0}), None)
+
+    assert result["qualityGate"]["threshold"] == 0.75
+    assert (result["qualityGate"]["source"], result["qualityGate"]["basis"]) == (source, basis)
+
+
+def test_own_data_without_a_threshold_switches_the_gate_off_and_says_why(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    _write(s3_client, bucket, [1.0, 2.0], [1.0, 2.0])
+
+    gate = app.lambda_handler(_gated(bucket, GATE_ON, {"runName": "x"}), None)["qualityGate"]
+
+    assert gate["enabled"] is False and gate["threshold"] is None and gate["noiseFloorRmse"] is None
+    assert "no known noise floor" in gate["basis"] and "maxTestRmse" in gate["basis"]
+
+
+def test_a_switched_off_gate_has_no_threshold(app: ModuleType, s3_client: Any, bucket: str) -> None:
+    _write(s3_client, bucket, [1.0, 2.0], [1.0, 2.0])
+    gate = {"enabled": False, "maxRmse": 0.5, "source": "input", "noiseFactor": 1.25}
+
+    result = app.lambda_handler(_gated(bucket, gate, {"noiseFloorRmse": 1.0}), None)["qualityGate"]
+
+    assert (result["enabled"], result["threshold"], result["basis"]) == (
+        False,
+        None,
+        "the quality gate is switched off",
+    )
+
+
+@pytest.mark.parametrize(
+    ("gate", "dataset", "words"),
+    [
+        ({"enabled": "yes"}, {}, "'qualityGate' must be an object with a boolean 'enabled'"),
+        ([], {}, "'qualityGate' must be an object"),
+        ({**GATE_ON, "maxRmse": -1, "source": "input"}, {}, "'qualityGate.maxRmse' must be a number above 0"),
+        ({**GATE_ON, "maxRmse": 1.0, "source": "elsewhere"}, {}, "'qualityGate.source' must be input or"),
+        ({**GATE_ON, "noiseFactor": 0.5}, {"noiseFloorRmse": 1.0}, "'qualityGate.noiseFactor' must be"),
+        (GATE_ON, {"noiseFloorRmse": "1.0"}, "'dataset.noiseFloorRmse' must be a number"),
+    ],
+)
+def test_a_bad_gate_is_an_invalid_request_before_anything_is_read(
+    app: ModuleType, bucket: str, gate: Any, dataset: Any, words: str
+) -> None:
+    # No predictions exist: the request is refused before the data is looked at.
+    with pytest.raises(app.InvalidEvaluationRequest, match=re.escape(words)):
+        app.lambda_handler(_gated(bucket, gate, dataset), None)
+
+
+def test_events_file_is_the_request_the_state_machine_sends(app: ModuleType, s3_client: Any) -> None:
+    event = load_event("evaluate_model")
+    bucket, _, key = event["labelsUri"].removeprefix("s3://").partition("/")
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"1.0\n2.0\n")
+    predictions = event["predictionsUri"].removeprefix(f"s3://{bucket}/") + "test.csv.out"
+    s3_client.put_object(Bucket=bucket, Key=predictions, Body=b"1.0\n4.0\n")
+
+    result = app.lambda_handler(event, None)
+
+    assert result["rmse"] == pytest.approx(math.sqrt(2))
+    gate = result["qualityGate"]
+    assert gate["enabled"] is True and gate["source"] == "noiseFloor"
+    assert result["rmse"] > gate["threshold"], "this event's predictions fail the gate"

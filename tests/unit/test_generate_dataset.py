@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import load_event
+
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:execution:TuningStateMachine-AbC123"
 START = "2026-11-28T10:00:00.000Z"
 TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
@@ -55,6 +57,8 @@ def event_for(
 ) -> dict[str, Any]:
     return {
         "input": {} if execution_input is None else execution_input,
+        # The template's defaults, as the state machine sends them (events/generate_dataset.json).
+        "defaults": load_event("generate_dataset")["defaults"],
         "execution": {"id": f"{state_machine}:{name}", "name": name, "startTime": start},
     }
 

@@ -15,6 +15,8 @@ from tests.conftest import BUCKET_NAME, load_event
 EXTERNAL = "example-ml-datasets"  # the bucket events/execution_input_own_data.json names
 OTHER_EXTERNAL = "another-team-data"
 NOT_LISTED = "someone-elses-bucket"
+# The template's defaults as the state machine sends them.
+DEFAULTS = load_event("generate_dataset")["defaults"]
 EXECUTION = {
     "id": "arn:aws:states:us-east-1:123456789012:execution:TuningStateMachine-AbC123:own-data-run",
     "name": "own-data-run",
@@ -61,7 +63,9 @@ def put_files(
 
 
 def run(app: ModuleType, data: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return app.lambda_handler({"input": {"data": data, **extra}, "execution": EXECUTION}, None)
+    return app.lambda_handler(
+        {"input": {"data": data, **extra}, "defaults": DEFAULTS, "execution": EXECUTION}, None
+    )
 
 
 def read(s3_client: Any, uri: str) -> str:
@@ -111,7 +115,12 @@ def test_own_data_dataset_has_every_field_of_a_generated_one(
 ) -> None:
     own = run(app, put_files(s3_client))["dataset"]
     generated = app.lambda_handler(
-        {"input": {"trainRows": 100, "validationRows": 20, "testRows": 20}, "execution": EXECUTION}, None
+        {
+            "input": {"trainRows": 100, "validationRows": 20, "testRows": 20},
+            "defaults": DEFAULTS,
+            "execution": EXECUTION,
+        },
+        None,
     )["dataset"]
 
     assert set(generated) <= set(own)
@@ -393,7 +402,9 @@ def test_own_data_event_file_runs_on_files_at_its_uris(
     for role, uri in execution_input["data"].items():
         put(s3_client, uri, {"trainUri": TRAIN, "validationUri": VALIDATION, "testUri": TEST}[role])
 
-    result = app.lambda_handler({"input": execution_input, "execution": EXECUTION}, None)
+    result = app.lambda_handler(
+        {"input": execution_input, "defaults": DEFAULTS, "execution": EXECUTION}, None
+    )
 
     assert result["input"] == execution_input
     assert result["dataset"]["trainUri"] == execution_input["data"]["trainUri"]
