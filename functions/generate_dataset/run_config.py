@@ -196,7 +196,11 @@ def build_config(
 ) -> dict[str, Any]:
     """The run's configuration: ``overrides`` (parsed input) over ``defaults`` (parsed template values).
 
-    ``run_prefix_uri`` is the run's ``s3://bucket/runs/<run name>/``; checkpoints go under it.
+    ``run_prefix_uri`` (the run's ``s3://bucket/runs/<run name>/``) is not used yet: no CheckpointConfig is
+    sent. A tuning job passes one CheckpointConfig to all its training jobs, and the built-in XGBoost
+    resumes from the checkpoints it finds at start; whether SageMaker keeps each training job's checkpoints
+    apart under that URI is not documented, and a job resuming from another's model would corrupt the
+    search silently. An interrupted spot job therefore restarts from the beginning (short jobs here).
     """
     merged = {**defaults, **{k: v for k, v in overrides.items() if k in defaults}}
     jobs, parallel = merged["maxTrainingJobs"], merged["maxParallelTrainingJobs"]
@@ -243,8 +247,6 @@ def build_config(
             "trainDistribution": "FullyReplicated" if count == 1 else "ShardedByS3Key",
             "enableManagedSpotTraining": merged["spot"],
             "stoppingCondition": stopping,
-            # Always sent: a spot job interrupted and restarted resumes from its checkpoints.
-            "checkpointConfig": {"S3Uri": f"{run_prefix_uri.rstrip('/')}/checkpoints/"},
         },
         "transform": {"instanceType": merged["transformInstanceType"]},
         "qualityGate": {

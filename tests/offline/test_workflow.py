@@ -465,7 +465,7 @@ def test_the_template_switches_the_gate_off_and_the_input_on_again(
     [({"UseSpotTraining": "true"}, {}), ({}, {"spot": True})],
     ids=["template", "input"],
 )
-def test_spot_training_sends_spot_settings_and_checkpoints_under_the_run_prefix(
+def test_spot_training_sends_spot_settings_and_no_shared_checkpoints(
     make_engine: Callable[..., Engine], parameters: dict[str, str], execution_input: dict[str, Any]
 ) -> None:
     engine = make_engine(parameters={**FEW_JOBS, **parameters})
@@ -480,8 +480,7 @@ def test_spot_training_sends_spot_settings_and_checkpoints_under_the_run_prefix(
         "MaxRuntimeInSeconds": runtime,
         "MaxWaitTimeInSeconds": 2 * runtime,
     }
-    prefix = f"s3://{engine.bucket}/{result.output['dataset']['prefix']}"
-    assert definition["CheckpointConfig"] == {"S3Uri": f"{prefix}checkpoints/"}
+    assert "CheckpointConfig" not in definition
     job = engine.sagemaker.describe_training_job(
         TrainingJobName=result.output["tuning"]["bestTrainingJobName"]
     )
@@ -489,15 +488,13 @@ def test_spot_training_sends_spot_settings_and_checkpoints_under_the_run_prefix(
     assert job["BillableTimeInSeconds"] <= job["TrainingTimeInSeconds"]
 
 
-def test_on_demand_is_the_default_and_checkpoints_are_sent_anyway(engine: Engine) -> None:
+def test_on_demand_is_the_default(engine: Engine) -> None:
     result = engine.run(SMALL_INPUT)
 
     definition = _request(engine, result, TUNING)["TrainingJobDefinition"]
     assert definition["EnableManagedSpotTraining"] is False
     assert "MaxWaitTimeInSeconds" not in definition["StoppingCondition"]
-    assert definition["CheckpointConfig"]["S3Uri"].endswith(
-        f"{result.output['dataset']['prefix']}checkpoints/"
-    )
+    assert "CheckpointConfig" not in definition
     config = _request(engine, result, TUNING)["HyperParameterTuningJobConfig"]
     assert "StrategyConfig" not in config, "SageMaker accepts StrategyConfig with Hyperband only"
 

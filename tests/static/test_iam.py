@@ -178,9 +178,6 @@ def test_sagemaker_jobs_may_read_the_run_data_write_their_output_and_pull_the_im
     needed += [("s3:PutObject", f"{bucket_arn}/{key}") for key in written[TUNING_STATE]]
     needed += [("s3:GetObject", f"{bucket_arn}/{model}")]
     needed += [("s3:PutObject", f"{bucket_arn}/{key}") for key in written[TRANSFORM_STATE]]
-    # Spot jobs write checkpoints under the run's prefix and read them back when they resume.
-    checkpoints = f"{bucket_arn}/{console_run.output['dataset']['prefix']}checkpoints/algo-1/model.ckpt"
-    needed += [("s3:PutObject", checkpoints), ("s3:GetObject", checkpoints)]
     image = console_run.sagemaker_requests[TUNING_STATE][1]["TrainingJobDefinition"][
         "AlgorithmSpecification"
     ]["TrainingImage"]

@@ -57,7 +57,6 @@ def test_template_defaults_give_a_bayesian_on_demand_single_instance_run_with_th
             "trainDistribution": "FullyReplicated",
             "enableManagedSpotTraining": False,
             "stoppingCondition": {"MaxRuntimeInSeconds": 1800},
-            "checkpointConfig": {"S3Uri": f"{RUN_PREFIX}checkpoints/"},
         },
         "transform": {"instanceType": "ml.m5.large"},
         "qualityGate": {"enabled": True, "maxRmse": None, "source": None, "noiseFactor": 1.25},
@@ -255,8 +254,7 @@ def test_handler_returns_input_config_and_dataset_and_writes_nothing_for_a_bad_c
     assert set(result) == {"input", "config", "dataset"}
     assert result["input"]["strategy"] == "Hyperband" and result["input"]["spot"] is True
     assert result["config"]["tuning"]["earlyStoppingType"] == "Off"
-    prefix = f"s3://{bucket}/{result['dataset']['prefix']}"
-    assert result["config"]["training"]["checkpointConfig"] == {"S3Uri": f"{prefix}checkpoints/"}
+    assert "checkpointConfig" not in result["config"]["training"]
 
     event = load_event("generate_dataset")
     event["execution"]["name"] = "another"
