@@ -333,14 +333,15 @@ def shard_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def plan_shards(spec: DatasetSpec, shard_rows: int) -> list[dict[str, int]]:
+def plan_shards(spec: DatasetSpec, shard_rows: int, min_shards: int = 1) -> list[dict[str, int]]:
     """The shards of a data set larger than ``shard_rows`` rows in all; [] when one invocation writes it.
 
     Every split is spread evenly over the shards (the first ones take the remainder), so each shard holds
-    at most about ``shard_rows`` rows.
+    at most about ``shard_rows`` rows. ``min_shards``: the training instance count, so that ShardedByS3Key
+    gives every instance a training file (an instance without one is left out of training, but billed).
     """
     total = spec.train_rows + spec.validation_rows + spec.test_rows
-    count = -(-total // shard_rows)
+    count = max(-(-total // shard_rows), min(min_shards, spec.train_rows))
     if count <= 1:
         return []
     if count > MAX_SHARDS:
@@ -412,17 +413,23 @@ def write_splits(
 
 
 def generate(
-    client: Any, bucket: str, execution: Execution, spec: DatasetSpec, shard_rows: int | None = None
+    client: Any,
+    bucket: str,
+    execution: Execution,
+    spec: DatasetSpec,
+    shard_rows: int | None = None,
+    min_shards: int = 1,
 ) -> dict[str, Any]:
     """Writes the three splits and returns the run's names and locations.
 
-    Above ``shard_rows`` rows (default: ``dataset_shard_rows()``) nothing is written: the result names the
-    same locations and carries ``shards``, the plan the state machine's Map runs with ``generate_shard``.
+    Above ``shard_rows`` rows (default: ``dataset_shard_rows()``), or when ``min_shards`` (the training
+    instance count) is above 1, nothing is written: the result names the same locations and carries
+    ``shards``, the plan the state machine's Map runs with ``generate_shard``.
     """
     name = run_name(execution)
     prefix = f"{RUNS_PREFIX}/{name}"
     base = f"s3://{bucket}/{prefix}"
-    shards = plan_shards(spec, dataset_shard_rows() if shard_rows is None else shard_rows)
+    shards = plan_shards(spec, dataset_shard_rows() if shard_rows is None else shard_rows, min_shards)
     dataset: dict[str, Any] = {
         "runName": name,
         "bucket": bucket,

@@ -22,6 +22,7 @@ from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
 
 HAPPY_PATH = [
     "Generate Training Dataset",
+    "Dataset Sharded?",
     "HyperparameterTuning (XGBoost)",
     "Extract Model Path",
     "HyperparameterTuning - Save Model",
@@ -51,7 +52,9 @@ def task_output(result: Any, state: str) -> Any:
 
 
 def rmse(engine: Engine, output: dict[str, Any]) -> float:
-    labels = [float(v) for v in engine.read_s3(output["dataset"]["testLabelsUri"]).decode().split()]
+    labels = [
+        float(v) for v in engine.read_s3(output["dataset"]["testLabelsUri"] + "test.csv").decode().split()
+    ]
     predictions_uri = output["transform"]["outputUri"] + "test.csv.out"
     predictions = [float(v) for v in engine.read_s3(predictions_uri).decode().split()]
     assert len(predictions) == len(labels) == output["dataset"]["rows"]["test"]
@@ -103,7 +106,7 @@ def test_small_run_output_summarises_every_step_and_each_sagemaker_result_has_th
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == HAPPY_PATH
     assert result.events("TaskFailed") == []
-    assert all(result.attempts(state) == 1 for state in HAPPY_PATH)
+    assert all(result.attempts(state) == 1 for state in HAPPY_PATH if state != "Dataset Sharded?")
     output = result.output
     dataset, tuning, model, transform = (
         output["dataset"],
@@ -205,7 +208,12 @@ def test_every_training_job_failing_fails_the_tuning_state_with_sagemakers_reaso
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == ["Generate Training Dataset", TUNING, "Tuning Failed"]
+    assert result.states_entered() == [
+        "Generate Training Dataset",
+        "Dataset Sharded?",
+        TUNING,
+        "Tuning Failed",
+    ]
     assert result.error == "States.TaskFailed"
     description = json.loads(result.cause)  # the DescribeHyperParameterTuningJob response
     assert description["HyperParameterTuningJobStatus"] == "Failed"
@@ -305,7 +313,7 @@ def test_misspelled_jsonpath_fails_the_run_naming_the_path_and_the_state(
 
     assert result.status == "FAILED"
     # States.Runtime is not caught by States.ALL (as on AWS): the execution fails in the state itself.
-    assert result.states_entered() == ["Generate Training Dataset", TUNING]
+    assert result.states_entered() == ["Generate Training Dataset", "Dataset Sharded?", TUNING]
     assert result.error == "States.Runtime"
     assert f"executing the state '{TUNING}'" in result.cause
     assert "The JSONPath '$.dataset.trainUrl' could not be found" in result.cause
@@ -324,7 +332,12 @@ def test_tuning_job_name_over_32_characters_fails_with_sagemakers_validation_mes
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == ["Generate Training Dataset", TUNING, "Tuning Failed"]
+    assert result.states_entered() == [
+        "Generate Training Dataset",
+        "Dataset Sharded?",
+        TUNING,
+        "Tuning Failed",
+    ]
     assert result.error == "SageMaker.AmazonSageMakerException"
     assert re.search(
         r"Value '[0-9a-z-]+-tuning' at 'hyperParameterTuningJobName' failed to satisfy constraint: "
@@ -350,7 +363,7 @@ def test_handler_output_missing_a_key_fails_the_run_naming_the_key_and_the_state
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == HAPPY_PATH[:5]
+    assert result.states_entered() == HAPPY_PATH[: HAPPY_PATH.index("Extract Model Name") + 1]
     assert result.error == "States.Runtime"
     assert "executing the state 'Extract Model Name'" in result.cause
     assert "The JSONPath '$.Payload.modelName' could not be found" in result.cause

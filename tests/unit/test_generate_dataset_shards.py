@@ -280,3 +280,16 @@ def test_a_malformed_shard_event_is_an_invalid_shard_request_and_writes_nothing(
     with pytest.raises(app.InvalidShardRequest, match=words):
         app.lambda_handler(event, None)
     assert all_keys(s3_client, bucket) == set()
+
+
+@pytest.mark.parametrize(("instances", "count"), [(1, 0), (2, 2), (8, 8)])
+def test_training_on_several_instances_plans_at_least_one_shard_per_instance(
+    app: ModuleType, instances: int, count: int
+) -> None:
+    """ShardedByS3Key hands each instance whole files: fewer files than instances would idle some."""
+    spec = app.DatasetSpec()  # 14,000 rows, far below one shard
+
+    shards = app.plan_shards(spec, app.DEFAULT_SHARD_ROWS, min_shards=instances)
+
+    assert len(shards) == count
+    assert sum(s["trainRows"] for s in shards) == (spec.train_rows if count else 0)
