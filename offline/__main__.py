@@ -201,11 +201,15 @@ def _hyperparameters(values: dict[str, Any]) -> str:
 def prediction_rmse(engine: Engine, output: dict[str, Any]) -> tuple[float, int]:
     """RMSE of the transform's predictions against the test labels, and the number of records."""
     dataset, transform = output["dataset"], output["transform"]
-    labels = [float(line) for line in engine.read_s3(dataset["testLabelsUri"]).decode().split()]
-    input_keys = sorted(uri for uri in engine.list_s3(transform["inputUri"]))
+    # The labels of test/<x>.csv are test-labels/<x>.csv (one file, or a part per shard), its predictions
+    # <x>.csv.out; testLabelsUri is their prefix (or, for your own data, the one labels object).
+    labels_uri = dataset["testLabelsUri"]
+    labels_dir = labels_uri[: labels_uri.rfind("/") + 1]
+    labels: list[float] = []
     predictions: list[float] = []
-    for uri in input_keys:
-        name = uri.rsplit("/", 1)[-1]
+    for uri in sorted(engine.list_s3(labels_uri)):
+        name = uri.removeprefix(labels_dir)
+        labels.extend(float(line) for line in engine.read_s3(uri).decode().split())
         body = engine.read_s3(transform["outputUri"].rstrip("/") + f"/{name}.out").decode()
         # One prediction a line (AssembleWith: Line); with JoinSource: Input it is the last field.
         predictions.extend(float(line.rsplit(",", 1)[-1]) for line in body.splitlines() if line.strip())
@@ -213,6 +217,15 @@ def prediction_rmse(engine: Engine, output: dict[str, Any]) -> tuple[float, int]
         raise OfflineRunError(f"{len(predictions)} predictions for {len(labels)} test labels")
     error = sum((p - y) ** 2 for p, y in zip(predictions, labels, strict=True)) / len(labels)
     return math.sqrt(error), len(labels)
+
+
+def noise_floor(dataset: dict[str, Any]) -> float | None:
+    """The data's noise floor; for a sharded data set pooled from the shards' sums of squared noise."""
+    shards = dataset.get("shardResults")
+    if not shards:
+        return dataset.get("noiseFloorRmse")
+    rows = sum(shard["rows"]["test"] for shard in shards)
+    return math.sqrt(sum(shard["testNoiseSumOfSquares"] for shard in shards) / rows) if rows else None
 
 
 def report(engine: Engine, result: RunResult, progress: Progress) -> None:
@@ -233,7 +246,7 @@ def report(engine: Engine, result: RunResult, progress: Progress) -> None:
     except Exception as e:  # the summary must still be printed
         progress.line(f"test RMSE: not available ({e})")
         return
-    floor = (output.get("dataset") or {}).get("noiseFloorRmse")
+    floor = noise_floor(output.get("dataset") or {})
     ratio = f" = {rmse / floor:.2f}x the noise floor {floor:.4f}" if floor else ""
     progress.line(f"test RMSE of the batch predictions ({records} records): {rmse:.4f}{ratio}")
     gate = (output.get("evaluation") or {}).get("qualityGate") or {}

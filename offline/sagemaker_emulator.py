@@ -626,9 +626,17 @@ class LocalSageMaker:
                 # Hyperband's resource is the boosting round; a job that reaches MaxResource is done.
                 config = dataclasses.replace(config, num_round=min(config.num_round, plan.hyperband[1]))
             self._transition(training_job, "Downloading", "Downloading input data")
-            train_data = self._channel(data_cache, description, "train", config.csv_weights, required=True)
+            hosts = self._hosts_in_training(description)
+            train_data = self._channel(
+                data_cache, description, "train", config.csv_weights, required=True, keys=hosts.get("train")
+            )
             validation = self._channel(
-                data_cache, description, "validation", config.csv_weights, required=False
+                data_cache,
+                description,
+                "validation",
+                config.csv_weights,
+                required=False,
+                keys=hosts.get("validation"),
             )
             self._transition(
                 training_job, "Training", "Training image download completed. Training in progress."
@@ -763,6 +771,47 @@ class LocalSageMaker:
         if transitions and "EndTime" not in transitions[-1]:
             transitions[-1]["EndTime"] = when
 
+    def _hosts_in_training(self, description: dict[str, Any]) -> dict[str, list[str]]:
+        """With InstanceCount > 1, the S3 keys of each channel that the hosts taking part in training hold.
+
+        SageMaker gives host i of n every n-th object of a ShardedByS3Key channel ("each instance gets
+        approximately 1/n of the number of S3 objects"; API reference, S3DataSource), and every object of a
+        FullyReplicated one. The built-in XGBoost trains over all hosts with Rabit (one model, histograms
+        summed across hosts: the model of the union of their data). A host with no training file, or with no
+        validation file when there is a validation channel, is left out of training and the job goes on,
+        billed for every instance (sagemaker-xgboost-container, algorithm_mode/train.py, "does not have
+        training data... will not be used in distributed training"; pull request #399). Channels whose keys
+        are not returned are read whole.
+        """
+        count = int((description.get("ResourceConfig") or {}).get("InstanceCount", 1))
+        channels = {c["ChannelName"]: c for c in description["InputDataConfig"]}
+        sharded = {
+            name: channel
+            for name, channel in channels.items()
+            if channel["DataSource"]["S3DataSource"].get("S3DataDistributionType") == "ShardedByS3Key"
+        }
+        if count <= 1 or not sharded:
+            return {}
+        per_host: dict[str, list[list[str]]] = {}
+        for name, channel in sharded.items():
+            bucket, prefix = split_s3_uri(channel["DataSource"]["S3DataSource"]["S3Uri"])
+            with self._s3_lock:
+                keys = self._list_keys(bucket, prefix)
+            per_host[name] = [keys[host::count] for host in range(count)]
+        needed = [name for name in ("train", "validation") if name in sharded]
+        included = [host for host in range(count) if all(per_host[name][host] for name in needed)]
+        left_out = [f"algo-{host + 1}" for host in range(count) if host not in included]
+        if left_out:
+            logger.warning(
+                "training job %s: host(s) %s have no training or validation file (ShardedByS3Key over fewer "
+                "objects than the %d instances) and are not used in distributed training, but are billed",
+                description["TrainingJobName"],
+                ", ".join(left_out),
+                count,
+            )
+        # No host left: the channels are empty and the job fails as a single host without data does.
+        return {name: [key for host in included for key in per_host[name][host]] for name in sharded}
+
     def _channel(
         self,
         cache: dict[tuple[Any, ...], Any],
@@ -771,6 +820,7 @@ class LocalSageMaker:
         csv_weights: int,
         *,
         required: bool,
+        keys: list[str] | None = None,
     ) -> algorithm.ChannelData | None:
         channel = next((c for c in description["InputDataConfig"] if c["ChannelName"] == channel_name), None)
         if channel is None:
@@ -778,12 +828,13 @@ class LocalSageMaker:
                 raise algorithm.client_error(f"Channel {channel_name} is required: add it to InputDataConfig")
             return None
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-        key = (uri, channel.get("ContentType"), channel.get("CompressionType"), csv_weights)
+        selected = None if keys is None else tuple(sorted(keys))
+        key = (uri, channel.get("ContentType"), channel.get("CompressionType"), csv_weights, selected)
         with self._s3_lock:
             if key not in cache:
                 # Read once per tuning job; a failure is remembered too, so every job reports it alike.
                 try:
-                    cache[key] = self._read_channel(channel, csv_weights)
+                    cache[key] = self._read_channel(channel, csv_weights, selected)
                 except algorithm.AlgorithmFailure as failure:
                     cache[key] = failure
             data = cache[key]
@@ -795,12 +846,15 @@ class LocalSageMaker:
             )
         return data
 
-    def _read_channel(self, channel: dict[str, Any], csv_weights: int) -> algorithm.ChannelData | None:
+    def _read_channel(
+        self, channel: dict[str, Any], csv_weights: int, keys: tuple[str, ...] | None = None
+    ) -> algorithm.ChannelData | None:
+        """The objects under the channel's S3Prefix in key order, or the ``keys`` of the hosts training."""
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
         bucket, prefix = split_s3_uri(uri)
         files = []
         try:
-            for key in self._list_keys(bucket, prefix):
+            for key in self._list_keys(bucket, prefix) if keys is None else keys:
                 body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 if channel.get("CompressionType") == "Gzip" or key.endswith(".gz"):
                     body = gzip.decompress(body)

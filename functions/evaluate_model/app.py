@@ -56,6 +56,10 @@ class EvaluationDataNotFound(RuntimeError):
     """The predictions or the labels cannot be read from S3."""
 
 
+class UnpairedEvaluationFile(RuntimeError):
+    """A prediction file has no labels file of the same name, or a labels file no prediction file."""
+
+
 class MetricsWriteError(RuntimeError):
     """The metrics could not be written to S3."""
 
@@ -143,27 +147,86 @@ def prediction_keys(client: Any, bucket: str, prefix: str) -> list[str]:
     return sorted(keys)
 
 
-def evaluate(client: Any, predictions_uri: str, labels_uri: str) -> Metrics:
-    """One pass over both streams: sums for RMSE, MAE and R squared (Welford for the label variance)."""
+def _below_last_slash(prefix: str) -> str:
+    """The "directory" of a prefix: object names are taken relative to it (as batch transform names them)."""
+    return prefix[: prefix.rfind("/") + 1]
+
+
+def label_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    """The objects under the labels prefix (or the one object a full key names)."""
+    paginator = client.get_paginator("list_objects_v2")
+    try:
+        keys = [
+            item["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if not item["Key"].endswith("/")
+        ]
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code")
+        raise EvaluationDataNotFound(f"cannot list s3://{bucket}/{prefix}: {code}") from e
+    if not keys:
+        raise EvaluationDataNotFound(f"no labels file under s3://{bucket}/{prefix}")
+    return sorted(keys)
+
+
+def evaluation_pairs(
+    client: Any, predictions_uri: str, labels_uri: str
+) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """((bucket, predictions key), (bucket, labels key)) for every ``<x>.csv.out`` and its ``<x>.csv``.
+
+    Names are compared below each prefix's last "/", so ``labelsUri`` may be a prefix (``.../test-labels/``)
+    or one object (``.../test-labels/test.csv``). Every file must have its pair.
+    """
     p_bucket, p_prefix = parse_s3_uri(predictions_uri, "predictionsUri")
-    l_bucket, l_key = parse_s3_uri(labels_uri, "labelsUri")
-    predictions = (
-        value
-        for key in prediction_keys(client, p_bucket, p_prefix)
-        for value in _numbers(_lines(client, p_bucket, key), f"s3://{p_bucket}/{key}")
-    )
-    labels = _numbers(_lines(client, l_bucket, l_key), labels_uri)
+    l_bucket, l_prefix = parse_s3_uri(labels_uri, "labelsUri")
+    p_dir, l_dir = _below_last_slash(p_prefix), _below_last_slash(l_prefix)
+    predictions = {key[len(p_dir) : -len(".out")]: key for key in prediction_keys(client, p_bucket, p_prefix)}
+    labels = {key[len(l_dir) :]: key for key in label_keys(client, l_bucket, l_prefix)}
+    for name, key in predictions.items():
+        if name not in labels:
+            raise UnpairedEvaluationFile(
+                f"the prediction file s3://{p_bucket}/{key} has no labels file "
+                f"s3://{l_bucket}/{l_dir}{name}: every <x>.out under {predictions_uri} needs <x> under "
+                f"{labels_uri}"
+            )
+    for name, key in labels.items():
+        if name not in predictions:
+            raise UnpairedEvaluationFile(
+                f"the labels file s3://{l_bucket}/{key} has no prediction file "
+                f"s3://{p_bucket}/{p_dir}{name}.out: the batch transform did not predict that test file"
+            )
+    return [((p_bucket, predictions[name]), (l_bucket, labels[name])) for name in sorted(predictions)]
+
+
+def _paired_values(
+    client: Any, pairs: list[tuple[tuple[str, str], tuple[str, str]]]
+) -> Iterator[tuple[float, float]]:
+    """(prediction, label) of every row of every pair; a pair whose row counts differ is an error."""
+    missing = object()
+    for (p_bucket, p_key), (l_bucket, l_key) in pairs:
+        p_uri, l_uri = f"s3://{p_bucket}/{p_key}", f"s3://{l_bucket}/{l_key}"
+        predictions = _numbers(_lines(client, p_bucket, p_key), p_uri)
+        labels = _numbers(_lines(client, l_bucket, l_key), l_uri)
+        for rows, (prediction, label) in enumerate(zip_longest(predictions, labels, fillvalue=missing)):
+            if prediction is missing or label is missing:
+                rest = predictions if label is missing else labels
+                longer, shorter = ("predictions", "labels") if label is missing else ("labels", "predictions")
+                raise PredictionCountMismatch(
+                    f"{rows + 1 + sum(1 for _ in rest)} {longer} but {rows} {shorter}: the predictions "
+                    f"{p_uri} and the labels {l_uri} must have one row per test record"
+                )
+            yield prediction, label  # type: ignore[misc]
+
+
+def evaluate(client: Any, predictions_uri: str, labels_uri: str) -> Metrics:
+    """One pass over every pair of files (``evaluation_pairs``): sums for RMSE, MAE and R squared (Welford
+    for the label variance). One rule serves one test file (``test.csv``) and a sharded data set
+    (``part-00000.csv``...)."""
+    pairs = evaluation_pairs(client, predictions_uri, labels_uri)
     rows = 0
     squared = absolute = mean = m2 = 0.0
-    missing = object()
-    for prediction, label in zip_longest(predictions, labels, fillvalue=missing):
-        if prediction is missing or label is missing:
-            rest = predictions if label is missing else labels
-            longer, shorter = ("predictions", "labels") if label is missing else ("labels", "predictions")
-            raise PredictionCountMismatch(
-                f"{rows + 1 + sum(1 for _ in rest)} {longer} but {rows} {shorter}: the predictions under "
-                f"{predictions_uri} and the labels {labels_uri} must have one row per test record"
-            )
+    for prediction, label in _paired_values(client, pairs):
         rows += 1
         error = prediction - label
         squared += error * error
@@ -182,6 +245,43 @@ def evaluate(client: Any, predictions_uri: str, labels_uri: str) -> Metrics:
     )
 
 
+def noise_floor_rmse(dataset: Any) -> float | None:
+    """The noise floor of the whole test set: ``dataset.noiseFloorRmse``, or pooled over the shards.
+
+    A sharded data set (``dataset.shardResults``, the Map's results) has one sum of squared noise per shard:
+    the floor is sqrt(sum of the sums / all test rows), not a mean of the shards' floors.
+    """
+    if not isinstance(dataset, Mapping):
+        return None
+    results = dataset.get("shardResults")
+    if results is None:
+        return dataset.get("noiseFloorRmse")
+    if not isinstance(results, list) or not results:
+        raise InvalidEvaluationRequest("'dataset.shardResults' must be a non-empty list of shard results")
+    squared, rows = 0.0, 0
+    for number, result in enumerate(results):
+        shard_rows = (result.get("rows") or {}).get("test") if isinstance(result, Mapping) else None
+        sum_sq = result.get("testNoiseSumOfSquares") if isinstance(result, Mapping) else None
+        if (
+            isinstance(shard_rows, bool)
+            or not isinstance(shard_rows, int)
+            or shard_rows < 0
+            or isinstance(sum_sq, bool)
+            or not isinstance(sum_sq, (int, float))
+            or not math.isfinite(sum_sq)
+            or sum_sq < 0
+        ):
+            raise InvalidEvaluationRequest(
+                f"'dataset.shardResults[{number}]' must have rows.test (a count) and testNoiseSumOfSquares "
+                "(a number of at least 0)"
+            )
+        squared += sum_sq
+        rows += shard_rows
+    if rows == 0:
+        raise InvalidEvaluationRequest("'dataset.shardResults' holds no test rows")
+    return round(math.sqrt(squared / rows), 6)
+
+
 def _number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -190,14 +290,15 @@ def resolve_quality_gate(gate: Any, dataset: Any, rmse: float) -> QualityGate:
     """The threshold: the configured one (input, else template), else noiseFactor x the noise floor.
 
     ``gate`` is the run's ``config.qualityGate`` ({enabled, maxRmse, source, noiseFactor}); ``dataset`` the
-    first state's ``dataset`` (generated data carries ``noiseFloorRmse``; your own data has none).
+    first state's ``dataset`` (generated data carries ``noiseFloorRmse`` or, sharded, ``shardResults``;
+    your own data has none).
     """
     shown = round(rmse, 4)
     if gate is None:
         return QualityGate(False, None, None, None, "no quality gate in the event", shown)
     if not isinstance(gate, Mapping) or not isinstance(gate.get("enabled"), bool):
         raise InvalidEvaluationRequest("'qualityGate' must be an object with a boolean 'enabled'")
-    floor = dataset.get("noiseFloorRmse") if isinstance(dataset, Mapping) else None
+    floor = noise_floor_rmse(dataset)
     if floor is not None and not (_number(floor) and floor >= 0):
         raise InvalidEvaluationRequest(
             f"'dataset.noiseFloorRmse' must be a number of at least 0, got {floor!r}"

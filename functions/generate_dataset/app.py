@@ -5,6 +5,11 @@ S3 location of the run from the execution (so concurrent executions never share 
 and streams the CSV files to S3 in the built-in XGBoost format: no header, label in the first column. The
 test features are written without the label (batch transform input), the test labels beside them.
 
+Above ``DATASET_SHARD_ROWS`` rows (the template's DatasetShardRows) one invocation would risk its timeout:
+the first call then writes nothing and returns the plan (``dataset.shards``), and the state machine's Map
+invokes the function once per shard (event ``{"shard": ..., "dataset": ...}``). Each shard writes
+``part-NNNNN.csv`` files with its own seed, derived from the run's; the union of the shards is the data set.
+
 Friedman #1: ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, noise^2)`` over ten uniform
 features, five of them informative. The RMSE of the noiseless target on the test set is the floor any
 model can reach; it is returned as ``noiseFloorRmse``.
@@ -54,11 +59,23 @@ N_FEATURES = 10
 # S3 multipart parts must be at least 5 MiB except the last one.
 PART_SIZE = 8 * 1024 * 1024
 RUNS_PREFIX = "runs"
+# Rows (train + validation + test) one invocation writes at most; above it the data set is sharded.
+# Sizing (README "Scale"): ~260,000-300,000 rows/s on one core of our machines (write_split to a null S3
+# client); Lambda at 1024 MB has ~0.58 vCPU, so ~150,000 rows/s, or ~30,000 rows/s by the older, slower
+# measurement in template.yaml. 2,000,000 rows (~240 MB of CSV) then take 15-70 s of the 600 s timeout.
+DEFAULT_SHARD_ROWS = 2_000_000
+# Each shard is one Map iteration and one item of the state (256 KiB at most): a bound on both.
+MAX_SHARDS = 400
+_RUN_PREFIX = re.compile(rf"{RUNS_PREFIX}/[a-z0-9](-?[a-z0-9])*/")
 MAX_TUNING_JOB_NAME = 32  # HyperParameterTuningJobName limit; training job names add 13 characters.
 
 
 class DatasetWriteError(RuntimeError):
     """Writing the data set to S3 failed; the partial upload was aborted."""
+
+
+class InvalidShardRequest(ValueError):
+    """A shard event (from the state machine's Map) does not describe a shard of this run's data set."""
 
 
 @dataclass(frozen=True)
@@ -274,18 +291,72 @@ def write_split(
     return count
 
 
-def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) -> dict[str, Any]:
-    """Writes the three splits and returns the run's names and locations."""
-    name = run_name(execution)
-    prefix = f"{RUNS_PREFIX}/{name}"
-    base = f"s3://{bucket}/{prefix}"
-    keys = {
-        "train": f"{prefix}/data/train/train.csv",
-        "validation": f"{prefix}/data/validation/validation.csv",
-        "test": f"{prefix}/data/test/test.csv",
-        "testLabels": f"{prefix}/data/test-labels/test_labels.csv",
-    }
-    rng = random.Random(spec.seed)  # reproducible synthetic data, not a secret  # noqa: S311  # nosec B311
+def dataset_shard_rows() -> int:
+    """Rows one invocation writes at most (env ``DATASET_SHARD_ROWS``, set from DatasetShardRows)."""
+    raw = os.environ.get("DATASET_SHARD_ROWS")
+    if raw is None or raw == "":
+        return DEFAULT_SHARD_ROWS
+    try:
+        rows = int(raw)
+    except ValueError:
+        rows = 0
+    if rows < 1:
+        raise ConfigurationError(f"DATASET_SHARD_ROWS must be a whole number of at least 1, got {raw!r}")
+    return rows
+
+
+def shard_seed(seed: int, index: int) -> int:
+    """The seed of shard ``index``: derived from the run's seed, so a run is reproducible shard by shard."""
+    digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def plan_shards(spec: DatasetSpec, shard_rows: int, min_shards: int = 1) -> list[dict[str, int]]:
+    """The shards of a data set larger than ``shard_rows`` rows in all; [] when one invocation writes it.
+
+    Every split is spread evenly over the shards (the first ones take the remainder), so each shard holds
+    at most about ``shard_rows`` rows. ``min_shards``: the training instance count, so that ShardedByS3Key
+    gives every instance a training file (an instance without one is left out of training, but billed).
+    """
+    total = spec.train_rows + spec.validation_rows + spec.test_rows
+    count = max(-(-total // shard_rows), min(min_shards, spec.train_rows))
+    if count <= 1:
+        return []
+    if count > MAX_SHARDS:
+        raise InvalidExecutionInput(
+            f"trainRows + validationRows + testRows = {total} would need {count} shards of "
+            f"{shard_rows} rows (DatasetShardRows); at most {MAX_SHARDS}: ask for fewer rows or deploy with "
+            "a larger DatasetShardRows"
+        )
+
+    def share(rows: int, index: int) -> int:
+        return rows // count + (1 if index < rows % count else 0)
+
+    return [
+        {
+            "index": index,
+            "trainRows": share(spec.train_rows, index),
+            "validationRows": share(spec.validation_rows, index),
+            "testRows": share(spec.test_rows, index),
+            "seed": shard_seed(spec.seed, index),
+        }
+        for index in range(count)
+    ]
+
+
+def write_splits(
+    client: Any,
+    bucket: str,
+    keys: Mapping[str, str],
+    rows: Mapping[str, int],
+    rng: random.Random,
+    noise: float,
+) -> float:
+    """Writes train, validation and test (features, and labels apart) in that order from one generator.
+
+    A split of no rows writes no file. Returns the sum of squared noise over the test rows (for the noise
+    floor). On failure every object written here is removed: nothing partial is left.
+    """
     squared_error = 0.0
 
     def accumulate(label: float, target: float) -> None:
@@ -294,19 +365,20 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
 
     written: list[str] = []
     try:
-        write_split(client, bucket, keys["train"], friedman1_rows(spec.train_rows, rng, spec.noise))
-        written.append(keys["train"])
-        write_split(client, bucket, keys["validation"], friedman1_rows(spec.validation_rows, rng, spec.noise))
-        written.append(keys["validation"])
-        write_split(
-            client,
-            bucket,
-            keys["test"],
-            friedman1_rows(spec.test_rows, rng, spec.noise),
-            with_label=False,
-            labels_key=keys["testLabels"],
-            on_row=accumulate,
-        )
+        for split in ("train", "validation"):
+            if rows[split]:
+                write_split(client, bucket, keys[split], friedman1_rows(rows[split], rng, noise))
+                written.append(keys[split])
+        if rows["test"]:
+            write_split(
+                client,
+                bucket,
+                keys["test"],
+                friedman1_rows(rows["test"], rng, noise),
+                with_label=False,
+                labels_key=keys["testLabels"],
+                on_row=accumulate,
+            )
     except DatasetWriteError:
         # Earlier splits are complete objects but an incomplete data set: remove them too.
         for key in written:
@@ -315,15 +387,36 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
             except Exception:
                 logger.exception("could not delete s3://%s/%s", bucket, key)
         raise
+    return squared_error
 
-    return {
+
+def generate(
+    client: Any,
+    bucket: str,
+    execution: Execution,
+    spec: DatasetSpec,
+    shard_rows: int | None = None,
+    min_shards: int = 1,
+) -> dict[str, Any]:
+    """Writes the three splits and returns the run's names and locations.
+
+    Above ``shard_rows`` rows (default: ``dataset_shard_rows()``), or when ``min_shards`` (the training
+    instance count) is above 1, nothing is written: the result names the same locations and carries
+    ``shards``, the plan the state machine's Map runs with ``generate_shard``.
+    """
+    name = run_name(execution)
+    prefix = f"{RUNS_PREFIX}/{name}"
+    base = f"s3://{bucket}/{prefix}"
+    shards = plan_shards(spec, dataset_shard_rows() if shard_rows is None else shard_rows, min_shards)
+    dataset: dict[str, Any] = {
         "runName": name,
         "bucket": bucket,
         "prefix": f"{prefix}/",
         "trainUri": f"{base}/data/train/",
         "validationUri": f"{base}/data/validation/",
         "testUri": f"{base}/data/test/",
-        "testLabelsUri": f"s3://{bucket}/{keys['testLabels']}",
+        # A prefix, like testUri: the labels of <x>.csv are test-labels/<x>.csv, its predictions <x>.csv.out.
+        "testLabelsUri": f"{base}/data/test-labels/",
         "modelOutputUri": f"{base}/models/",
         "transformOutputUri": f"{base}/predictions/",
         "tuningJobName": name,
@@ -332,7 +425,64 @@ def generate(client: Any, bucket: str, execution: Execution, spec: DatasetSpec) 
         "features": N_FEATURES,
         "noise": spec.noise,
         "seed": spec.seed,
-        "noiseFloorRmse": round(math.sqrt(squared_error / spec.test_rows), 6),
+    }
+    if shards:
+        # The shards' results carry their noise statistics; Evaluate Model pools them.
+        return {**dataset, "noiseFloorRmse": None, "shards": shards}
+    keys = {
+        "train": f"{prefix}/data/train/train.csv",
+        "validation": f"{prefix}/data/validation/validation.csv",
+        "test": f"{prefix}/data/test/test.csv",
+        "testLabels": f"{prefix}/data/test-labels/test.csv",
+    }
+    rng = random.Random(spec.seed)  # reproducible synthetic data, not a secret  # noqa: S311  # nosec B311
+    rows = {"train": spec.train_rows, "validation": spec.validation_rows, "test": spec.test_rows}
+    squared_error = write_splits(client, bucket, keys, rows, rng, spec.noise)
+    return {**dataset, "noiseFloorRmse": round(math.sqrt(squared_error / spec.test_rows), 6)}
+
+
+def _whole(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidShardRequest(f"{where} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def generate_shard(client: Any, bucket: str, shard: Any, dataset: Any) -> dict[str, Any]:
+    """Writes one shard (``part-NNNNN.csv`` in each split) of the data set ``dataset`` plans.
+
+    Deterministic: the same shard writes the same bytes, so a retried invocation overwrites with equal
+    content. Returns the shard's row counts and its test noise statistics.
+    """
+    if not isinstance(shard, Mapping) or not isinstance(dataset, Mapping):
+        raise InvalidShardRequest("the event must hold 'shard' and 'dataset' objects (the Map's Parameters)")
+    index = _whole(shard.get("index"), "shard.index", 0, MAX_SHARDS - 1)
+    rows = {
+        split: _whole(shard.get(f"{split}Rows"), f"shard.{split}Rows", 0, 100_000_000)
+        for split in ("train", "validation", "test")
+    }
+    seed = _whole(shard.get("seed"), "shard.seed", 0, 2**31 - 1)
+    prefix = dataset.get("prefix")
+    if not isinstance(prefix, str) or not _RUN_PREFIX.fullmatch(prefix):
+        raise InvalidShardRequest(f"dataset.prefix must be {RUNS_PREFIX}/<run name>/, got {prefix!r}")
+    if dataset.get("bucket") != bucket:
+        raise InvalidShardRequest(f"dataset.bucket must be this function's bucket {bucket}")
+    noise = dataset.get("noise")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 100:
+        raise InvalidShardRequest(f"dataset.noise must be a number from 0 to 100, got {noise!r}")
+    part = f"part-{index:05d}.csv"
+    keys = {
+        "train": f"{prefix}data/train/{part}",
+        "validation": f"{prefix}data/validation/{part}",
+        "test": f"{prefix}data/test/{part}",
+        "testLabels": f"{prefix}data/test-labels/{part}",
+    }
+    rng = random.Random(seed)  # reproducible synthetic data, not a secret  # noqa: S311  # nosec B311
+    squared_error = write_splits(client, bucket, keys, rows, rng, float(noise))
+    return {
+        "index": index,
+        "rows": rows,
+        "testNoiseSumOfSquares": squared_error,
+        "noiseFloorRmse": round(math.sqrt(squared_error / rows["test"]), 6) if rows["test"] else None,
     }
 
 
@@ -343,6 +493,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     Returns ``{"input": <the input, data set defaults filled in>, "config": {...}, "dataset": {...}}``: the
     state machine keeps it as its state.
     """
+    if isinstance(event, Mapping) and "shard" in event:
+        return _shard_handler(event)
     bucket = os.environ.get("BUCKET_NAME")
     if not bucket:
         raise ConfigurationError("BUCKET_NAME is not set: deploy the function with the template")
@@ -366,7 +518,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         return {"input": {**execution_input, **overrides}, "config": config, "dataset": dataset}
     spec = parse_spec(execution_input)
     logger.info("generating data set", extra={"spec": asdict(spec), "execution": execution.arn})
-    dataset = {**generate(_s3_client(), bucket, execution, spec), "source": "generated"}
+    # At least one training file per training instance: ShardedByS3Key gives instance i every n-th file.
+    written = generate(_s3_client(), bucket, execution, spec, min_shards=config["training"]["instanceCount"])
+    dataset = {**written, "source": "generated"}
     logger.info("data set written", extra={"dataset": dataset, "config": config})
     return {
         "input": {
@@ -408,3 +562,13 @@ def prepare_own_data(bucket: str, execution: Execution, data: Mapping[str, str])
         ) from e
     logger.info("your own data checked", extra={"dataset": dataset})
     return dataset
+
+
+def _shard_handler(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Event ``{"shard": {index, trainRows, validationRows, testRows, seed}, "dataset": <the run's>}``."""
+    bucket = os.environ.get("BUCKET_NAME")
+    if not bucket:
+        raise ConfigurationError("BUCKET_NAME is not set: deploy the function with the template")
+    result = generate_shard(_s3_client(), bucket, event.get("shard"), event.get("dataset"))
+    logger.info("data set shard written", extra={"shard": result})
+    return result

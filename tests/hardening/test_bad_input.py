@@ -141,7 +141,9 @@ def assert_dataset_written(app: ModuleType, bucket: str, keys: list[str], result
         return
     uris = [dataset[k] for k in ("trainUri", "validationUri", "testUri")]
     expected = [f"{uris[0]}train.csv", f"{uris[1]}validation.csv", f"{uris[2]}test.csv"]
-    assert [f"s3://{bucket}/{key}" for key in keys] == sorted([*expected, dataset["testLabelsUri"]])
+    assert [f"s3://{bucket}/{key}" for key in keys] == sorted(
+        [*expected, f"{dataset['testLabelsUri']}test.csv"]
+    )
     assert all(key.startswith(f"runs/{dataset['runName']}/") for key in keys)
     # The returned input is the one the run used, and is itself a valid execution input.
     assert app.parse_spec(result["input"]) == app.parse_spec(event.get("input"))
@@ -344,11 +346,12 @@ def test_extract_model_name_any_event_returns_a_valid_model_name_or_fails_by_nam
 RUN = "runs/run-0123456789ab"
 OBJECTS: dict[str, bytes] = {
     f"{RUN}/predictions/test.csv.out": b"1.5\n2.5\n3.5\n",
-    f"{RUN}/data/test-labels/test_labels.csv": b"1.0\n2.0\n4.0\n",
-    # Objects a mutated URI may land on: binary, empty, a number too long for a float.
-    f"{RUN}/predictions-binary/model.tar.gz.out": b"\x1f\x8b\x08\x00\xff\xfe\x80",
-    f"{RUN}/predictions-empty/empty.out": b"",
-    f"{RUN}/data/huge/labels.csv": b"1" * 5000 + b"\n",
+    f"{RUN}/data/test-labels/test.csv": b"1.0\n2.0\n4.0\n",
+    # Objects a mutated URI may land on: binary, empty, a number too long for a float (named to pair with
+    # the labels test.csv, or the predictions test.csv.out, so their content is read).
+    f"{RUN}/predictions-binary/test.csv.out": b"\x1f\x8b\x08\x00\xff\xfe\x80",
+    f"{RUN}/predictions-empty/test.csv.out": b"",
+    f"{RUN}/data/huge/test.csv": b"1" * 5000 + b"\n",
 }
 
 
@@ -373,7 +376,7 @@ def test_evaluate_model_any_event_returns_metrics_or_fails_by_name_writing_nothi
     ]
     valid = {
         "predictionsUri": f"s3://{bucket}/{RUN}/predictions/",
-        "labelsUri": f"s3://{bucket}/{RUN}/data/test-labels/test_labels.csv",
+        "labelsUri": f"s3://{bucket}/{RUN}/data/test-labels/",
         "metricsUri": f"s3://{bucket}/{RUN}/evaluation/metrics.json",
     }
     # A mutation the generic ones rarely make: one URI swapped for another existing (or missing) place.

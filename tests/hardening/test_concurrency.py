@@ -133,7 +133,7 @@ def test_twenty_simultaneous_executions_succeed_with_distinct_job_names_and_disj
             f"{prefix}data/train/train.csv",
             f"{prefix}data/validation/validation.csv",
             f"{prefix}data/test/test.csv",
-            dataset["testLabelsUri"].removeprefix(f"s3://{engine.bucket}/"),
+            f"{dataset['testLabelsUri']}test.csv".removeprefix(f"s3://{engine.bucket}/"),
             *(f"{prefix}models/{job}/output/model.tar.gz" for job in training_jobs[runs[arn]]),
             f"{output['transform']['outputUri']}test.csv.out".removeprefix(f"s3://{engine.bucket}/"),
             f"{prefix}tuning/training-jobs.json",

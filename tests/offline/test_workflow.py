@@ -22,6 +22,7 @@ from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
 
 HAPPY_PATH = [
     "Generate Training Dataset",
+    "Dataset Sharded?",
     "Tuning Strategy",
     "HyperparameterTuning (XGBoost)",
     "Extract Model Path",
@@ -32,7 +33,8 @@ HAPPY_PATH = [
     "Quality Gate",
     "Succeeded",
 ]
-TASKS = [state for state in HAPPY_PATH if state not in ("Tuning Strategy", "Quality Gate", "Succeeded")]
+CHOICES = ("Dataset Sharded?", "Tuning Strategy", "Quality Gate", "Succeeded")
+TASKS = [state for state in HAPPY_PATH if state not in CHOICES]
 TUNING = "HyperparameterTuning (XGBoost)"
 HYPERBAND = "HyperparameterTuning (XGBoost, Hyperband)"
 
@@ -64,7 +66,9 @@ def task_output(result: Any, state: str) -> Any:
 
 
 def rmse(engine: Engine, output: dict[str, Any]) -> float:
-    labels = [float(v) for v in engine.read_s3(output["dataset"]["testLabelsUri"]).decode().split()]
+    labels = [
+        float(v) for v in engine.read_s3(output["dataset"]["testLabelsUri"] + "test.csv").decode().split()
+    ]
     predictions_uri = output["transform"]["outputUri"] + "test.csv.out"
     predictions = [float(v) for v in engine.read_s3(predictions_uri).decode().split()]
     assert len(predictions) == len(labels) == output["dataset"]["rows"]["test"]

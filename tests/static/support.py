@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from offline.engine import Engine
+from offline.engine import Engine, _walk_states
 from offline.template import Stack
 
 # Regions of the three partitions the template's mapping serves (aws, aws-cn, aws-us-gov), and a region
@@ -142,9 +142,11 @@ def _run(engine: Engine, name: str, execution_input: Mapping[str, Any]) -> Run:
     if late:
         written.setdefault(result.states_entered()[-1], []).extend(late)
     owner = result.state_of_event()
+    # Map iterations' states included (Generate Dataset Shard, when the parameters make the data sharded).
+    states = {state_name: state for state_name, _, state in _walk_states(engine.definition["States"])}
     calls = {
         owner[event["id"]]: (
-            engine.definition["States"][owner[event["id"]]]["Resource"],
+            states[owner[event["id"]]]["Resource"],
             json.loads(event["taskScheduledEventDetails"]["parameters"]),
         )
         for event in result.events("TaskScheduled")

@@ -29,14 +29,14 @@ def _put_lines(s3_client: Any, bucket: str, key: str, values: list[Any]) -> None
 def _event(bucket: str) -> dict[str, str]:
     return {
         "predictionsUri": f"s3://{bucket}/{PREFIX}/predictions/",
-        "labelsUri": f"s3://{bucket}/{PREFIX}/data/test-labels/test_labels.csv",
+        "labelsUri": f"s3://{bucket}/{PREFIX}/data/test-labels/",
         "metricsUri": f"s3://{bucket}/{PREFIX}/evaluation/metrics.json",
     }
 
 
 def _write(s3_client: Any, bucket: str, predictions: list[Any], labels: list[Any]) -> None:
     _put_lines(s3_client, bucket, f"{PREFIX}/predictions/test.csv.out", predictions)
-    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/test_labels.csv", labels)
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/test.csv", labels)
 
 
 def test_metrics_match_a_direct_computation_and_are_written_to_s3(
@@ -101,13 +101,102 @@ def test_joined_transform_output_uses_the_last_column_as_the_prediction(
     assert result["mae"] == 0.5
 
 
-def test_several_prediction_files_are_read_in_key_order(app: ModuleType, s3_client: Any, bucket: str) -> None:
-    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/b.csv.out", [3.0])
-    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/a.csv.out", [1.0, 2.0])
+def test_several_prediction_files_are_each_paired_with_the_labels_file_of_their_name(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    """Shards: part-00001.csv.out is compared with test-labels/part-00001.csv, whatever the listing order."""
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00001.csv.out", [3.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00000.csv.out", [1.0, 2.0])
     _put_lines(s3_client, bucket, f"{PREFIX}/predictions/_SUCCESS", ["ignored"])
-    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/test_labels.csv", [1.0, 2.0, 3.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00000.csv", [1.0, 2.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00001.csv", [5.0])
 
-    assert app.lambda_handler(_event(bucket), None)["rmse"] == 0.0
+    result = app.lambda_handler(_event(bucket), None)
+
+    # Only the third row is off (by 2): a pairing by position across files would give another error.
+    assert result["rows"] == 3
+    assert result["rmse"] == pytest.approx(math.sqrt(4 / 3))
+    assert result["mae"] == pytest.approx(2 / 3)
+
+
+def test_labels_uri_may_name_one_object_instead_of_a_prefix(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    """Your own data's test split names its labels object; it pairs with test.csv.out all the same."""
+    _write(s3_client, bucket, [1.0, 2.0], [1.0, 4.0])
+    event = {**_event(bucket), "labelsUri": f"s3://{bucket}/{PREFIX}/data/test-labels/test.csv"}
+
+    assert app.lambda_handler(event, None)["rmse"] == pytest.approx(math.sqrt(2))
+
+
+def test_a_prediction_file_without_its_labels_file_is_an_unpaired_file_error(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00000.csv.out", [1.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00001.csv.out", [1.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00000.csv", [1.0])
+
+    with pytest.raises(
+        app.UnpairedEvaluationFile, match=r"part-00001\.csv\.out has no labels file .*part-00001\.csv"
+    ):
+        app.lambda_handler(_event(bucket), None)
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/evaluation/")
+
+
+def test_an_extra_labels_file_without_predictions_is_an_unpaired_file_error(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    """A test file the transform skipped would silently shrink the test set: it is an error instead."""
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00000.csv.out", [1.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00000.csv", [1.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00001.csv", [1.0])
+
+    with pytest.raises(
+        app.UnpairedEvaluationFile, match=r"part-00001\.csv has no prediction file .*part-00001\.csv\.out"
+    ):
+        app.lambda_handler(_event(bucket), None)
+
+
+def test_a_row_mismatch_in_one_shard_names_that_pair(app: ModuleType, s3_client: Any, bucket: str) -> None:
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00000.csv.out", [1.0, 2.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/predictions/part-00001.csv.out", [1.0, 2.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00000.csv", [1.0])
+    _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00001.csv", [1.0, 2.0, 3.0])
+
+    with pytest.raises(
+        app.PredictionCountMismatch, match=r"2 predictions but 1 labels: .*part-00000\.csv\.out"
+    ):
+        app.lambda_handler(_event(bucket), None)
+
+
+def test_noise_floor_of_a_sharded_data_set_pools_the_shards_squared_noise(app: ModuleType) -> None:
+    """sqrt((9 + 31) / (1 + 9)) = 2: shards weigh by their test rows (the mean of their floors is 2.43)."""
+    dataset = {
+        "noiseFloorRmse": None,
+        "shardResults": [
+            {"index": 0, "rows": {"test": 1}, "testNoiseSumOfSquares": 9.0, "noiseFloorRmse": 3.0},
+            {"index": 1, "rows": {"test": 9}, "testNoiseSumOfSquares": 31.0, "noiseFloorRmse": 1.855921},
+        ],
+    }
+
+    assert app.noise_floor_rmse(dataset) == 2.0
+    assert app.noise_floor_rmse({"noiseFloorRmse": 1.01}) == 1.01
+    assert app.noise_floor_rmse(None) is None
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [],
+        "x",
+        [{"rows": {"test": 1}}],
+        [{"rows": {"test": -1}, "testNoiseSumOfSquares": 1.0}],
+        [{"rows": {"test": 0}, "testNoiseSumOfSquares": 0.0}],
+    ],
+)
+def test_malformed_shard_results_are_invalid_evaluation_requests(app: ModuleType, results: Any) -> None:
+    with pytest.raises(app.InvalidEvaluationRequest, match="shardResults"):
+        app.noise_floor_rmse({"shardResults": results})
 
 
 @pytest.mark.parametrize(
@@ -151,7 +240,7 @@ def test_missing_predictions_and_missing_labels_are_named_errors(
         app.lambda_handler(_event(bucket), None)
 
     _put_lines(s3_client, bucket, f"{PREFIX}/predictions/test.csv.out", [1.0])
-    with pytest.raises(app.EvaluationDataNotFound, match="NoSuchKey"):
+    with pytest.raises(app.EvaluationDataNotFound, match="no labels file under"):
         app.lambda_handler(_event(bucket), None)
 
 

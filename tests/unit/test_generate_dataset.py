@@ -93,7 +93,7 @@ def split_keys(dataset: dict[str, Any]) -> dict[str, str]:
         "train": f"{prefix}data/train/train.csv",
         "validation": f"{prefix}data/validation/validation.csv",
         "test": f"{prefix}data/test/test.csv",
-        "testLabels": f"{prefix}data/test-labels/test_labels.csv",
+        "testLabels": f"{prefix}data/test-labels/test.csv",
     }
 
 
@@ -123,7 +123,7 @@ def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
     assert dataset["prefix"] == f"runs/{name}/"
     for key in ("trainUri", "validationUri", "testUri", "modelOutputUri", "transformOutputUri"):
         assert dataset[key].startswith(base) and dataset[key].endswith("/"), key
-    assert dataset["testLabelsUri"] == f"{base}data/test-labels/test_labels.csv"
+    assert dataset["testLabelsUri"] == f"{base}data/test-labels/"
     assert dataset["tuningJobName"] == dataset["transformJobName"] == name
     assert dataset["rows"] == {"train": 10_000, "validation": 2_000, "test": 2_000}
     assert (dataset["features"], dataset["noise"], dataset["seed"]) == (10, 1.0, 42)
@@ -164,7 +164,8 @@ def test_output_has_every_dataset_field_the_state_machine_reads(
 
     result = app.lambda_handler(load_event("generate_dataset"), None)
 
-    assert paths <= set(result["dataset"])
+    # shards: only in a sharded data set (the Choice tests IsPresent); the Map writes shardResults.
+    assert paths - {"shards", "shardResults"} <= set(result["dataset"])
     # The task keeps the Payload as the state; later states read $.dataset and $.input from it.
     assert state_machine_definition["States"]["Generate Training Dataset"]["OutputPath"] == "$.Payload"
 

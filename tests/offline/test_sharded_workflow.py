@@ -1,0 +1,118 @@
+"""A sharded data set through the real definition: plan, Map of shards, tuning on every part, evaluation.
+
+DatasetShardRows is a template parameter (the engine takes parameter overrides), set small so a few
+hundred rows make five shards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from offline.engine import Engine
+from tests.offline.conftest import FEW_JOBS, FUNCTIONS_DIR, SMALL_INPUT
+
+SHARDED = {**FEW_JOBS, "DatasetShardRows": 100}  # SMALL_INPUT: 300 + 100 + 100 rows -> 5 shards
+SHARDS = 5
+SHARD_STATE = "Generate Dataset Shard"
+
+
+@pytest.fixture
+def evaluate_app() -> Iterator[ModuleType]:
+    """The Evaluate Model handler's module (its functions are called on the engine's S3)."""
+    name = "_sharded_workflow_evaluate_model"
+    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "evaluate_model" / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+
+
+def keys_under(engine: Engine, uri: str) -> list[str]:
+    return sorted(key.removeprefix(uri) for key in engine.list_s3(uri))
+
+
+def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_the_pooled_noise_floor(
+    make_engine: Callable[..., Engine], evaluate_app: ModuleType
+) -> None:
+    engine = make_engine(parameters=SHARDED)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "SUCCEEDED", result.cause
+    entered = result.states_entered()
+    assert entered[:3] == ["Generate Training Dataset", "Dataset Sharded?", "Generate Dataset Shards"]
+    assert entered.count(SHARD_STATE) == SHARDS
+    assert entered[-5:] == [
+        "HyperparameterTuning (XGBoost)",
+        "Extract Model Path",
+        "HyperparameterTuning - Save Model",
+        "Extract Model Name",
+        "Batch transform",
+    ]
+    assert len(result.events("MapIterationSucceeded")) == SHARDS
+    dataset = result.output["dataset"]
+    assert [shard["index"] for shard in dataset["shards"]] == list(range(SHARDS))
+    results = dataset["shardResults"]
+    assert [r["index"] for r in results] == list(range(SHARDS))
+    for split, total in (("train", 300), ("validation", 100), ("test", 100)):
+        assert sum(r["rows"][split] for r in results) == total == dataset["rows"][split]
+    parts = [f"part-{i:05d}.csv" for i in range(SHARDS)]
+    base = f"s3://{engine.bucket}/{dataset['prefix']}data/"
+    for split in ("train", "validation", "test", "test-labels"):
+        assert keys_under(engine, f"{base}{split}/") == parts, split
+    # The tuning job read the whole train prefix (every part); the transform predicted every test part.
+    tuning = next(r for r in engine.sagemaker_requests if r.operation == "CreateHyperParameterTuningJob")
+    channels = tuning.parameters["TrainingJobDefinition"]["InputDataConfig"]
+    assert {c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels} == {
+        dataset["trainUri"],
+        dataset["validationUri"],
+    }
+    assert keys_under(engine, result.output["transform"]["outputUri"]) == [f"{p}.out" for p in parts]
+
+    # Evaluate Model pairs every part's predictions with its labels and pools the shards' noise floor.
+    metrics = evaluate_app.evaluate(
+        engine.s3, result.output["transform"]["outputUri"], dataset["testLabelsUri"]
+    )
+    floor = evaluate_app.noise_floor_rmse(dataset)
+    assert metrics.rows == 100
+    pooled = math.sqrt(sum(r["testNoiseSumOfSquares"] for r in results) / 100)
+    assert floor == pytest.approx(pooled, abs=1e-6)
+    assert 0.5 < floor < 1.5  # noise 1.0
+    assert metrics.rmse < 4 * floor  # 3 trials on 300 rows: a model, not the mean (label sd ~ 5)
+
+
+def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_none_of_its_files(
+    make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(parameters=SHARDED)
+    function = engine._function("GenerateDatasetFunction")
+    module: Any = function.module
+    real_write_split = module.write_split
+
+    def failing_write_split(client: Any, bucket: str, key: str, *args: Any, **kwargs: Any) -> int:
+        if "/test/part-00002.csv" in key:
+            raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
+        return real_write_split(client, bucket, key, *args, **kwargs)
+
+    monkeypatch.setattr(module, "write_split", failing_write_split)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered()[-1] == "Dataset Generation Failed"
+    assert result.error == "DatasetWriteError"
+    assert "part-00002.csv" in (result.cause or "")
+    written = [uri for uri in engine.list_s3(f"s3://{engine.bucket}/runs/") if "part-00002" in uri]
+    assert written == []  # the failing shard's train and validation parts were removed
+    assert engine.sagemaker_requests == []  # no tuning job on an incomplete data set
