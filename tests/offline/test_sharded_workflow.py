@@ -53,12 +53,16 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     entered = result.states_entered()
     assert entered[:3] == ["Generate Training Dataset", "Dataset Sharded?", "Generate Dataset Shards"]
     assert entered.count(SHARD_STATE) == SHARDS
-    assert entered[-5:] == [
+    assert entered[-9:] == [
+        "Tuning Strategy",
         "HyperparameterTuning (XGBoost)",
         "Extract Model Path",
         "HyperparameterTuning - Save Model",
         "Extract Model Name",
         "Batch transform",
+        "Evaluate Model",
+        "Quality Gate",
+        "Succeeded",
     ]
     assert len(result.events("MapIterationSucceeded")) == SHARDS
     dataset = result.output["dataset"]
@@ -89,6 +93,8 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     pooled = math.sqrt(sum(r["testNoiseSumOfSquares"] for r in results) / 100)
     assert floor == pytest.approx(pooled, abs=1e-6)
     assert 0.5 < floor < 1.5  # noise 1.0
+    assert result.output["evaluation"]["qualityGate"]["noiseFloorRmse"] == floor
+    assert result.output["evaluation"]["rows"] == 100
     assert metrics.rmse < 4 * floor  # 3 trials on 300 rows: a model, not the mean (label sd ~ 5)
 
 

@@ -509,6 +509,7 @@ def test_hyperband_runs_in_its_own_state_with_early_stopping_off(engine: Engine)
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == [
         "Generate Training Dataset",
+        "Dataset Sharded?",
         "Tuning Strategy",
         HYPERBAND,
         *HAPPY_PATH[HAPPY_PATH.index(TUNING) + 1 :],
@@ -578,5 +579,5 @@ def test_predictions_that_cannot_be_evaluated_fail_in_evaluation_failed(
     assert result.status == "FAILED"
     assert result.states_entered() == [*path_to("Evaluate Model"), "Evaluation Failed"]
     assert result.error == "EvaluationDataNotFound"
-    assert "test_labels.csv: NoSuchKey" in json.loads(result.cause)["errorMessage"]
+    assert "no labels file under s3://" in json.loads(result.cause)["errorMessage"]
     assert result.attempts("Evaluate Model") == 1

@@ -360,7 +360,7 @@ def test_events_file_is_the_request_the_state_machine_sends(app: ModuleType, s3_
     event = load_event("evaluate_model")
     bucket, _, key = event["labelsUri"].removeprefix("s3://").partition("/")
     s3_client.create_bucket(Bucket=bucket)
-    s3_client.put_object(Bucket=bucket, Key=key, Body=b"1.0\n2.0\n")
+    s3_client.put_object(Bucket=bucket, Key=key + "test.csv", Body=b"1.0\n2.0\n")
     predictions = event["predictionsUri"].removeprefix(f"s3://{bucket}/") + "test.csv.out"
     s3_client.put_object(Bucket=bucket, Key=predictions, Body=b"1.0\n4.0\n")
 
