@@ -78,7 +78,7 @@ schema: venv
 	$(PY) scripts/generate_input_validator.py
 
 clean:
-	rm -rf .aws-sam $(VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis reports
 
 # Measures the project's claims (model quality against the sample, offline run time, data set generation
 # speed and memory, handler cold start): prints a table, writes bench/results.json. QUICK=1: fewer runs.

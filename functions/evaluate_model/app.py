@@ -260,7 +260,8 @@ def noise_floor_rmse(dataset: Any) -> float | None:
         raise InvalidEvaluationRequest("'dataset.shardResults' must be a non-empty list of shard results")
     squared, rows = 0.0, 0
     for number, result in enumerate(results):
-        shard_rows = (result.get("rows") or {}).get("test") if isinstance(result, Mapping) else None
+        counts = result.get("rows") if isinstance(result, Mapping) else None
+        shard_rows = counts.get("test") if isinstance(counts, Mapping) else None
         sum_sq = result.get("testNoiseSumOfSquares") if isinstance(result, Mapping) else None
         if (
             isinstance(shard_rows, bool)
@@ -326,6 +327,16 @@ def resolve_quality_gate(gate: Any, dataset: Any, rmse: float) -> QualityGate:
             None,
             "no threshold: the data has no known noise floor; set maxTestRmse in the execution input or the "
             "MaxTestRmse template parameter",
+            shown,
+        )
+    if floor == 0:
+        return QualityGate(
+            False,
+            None,
+            None,
+            floor,
+            "no threshold: the generated data has no noise (noise 0), so a multiple of its noise floor would "
+            "fail every model; set maxTestRmse in the execution input or the MaxTestRmse template parameter",
             shown,
         )
     factor = gate.get("noiseFactor")

@@ -226,12 +226,13 @@ def history_document(description: Mapping[str, Any], jobs: list[dict[str, Any]])
 
 def write_history(client: Any, bucket: str, key: str, document: dict[str, Any]) -> str:
     try:
-        client.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=json.dumps(document, indent=1, allow_nan=False).encode(),
-            ContentType="application/json",
-        )
+        body = json.dumps(document, indent=1, allow_nan=False).encode()
+    except ValueError as e:  # a non-finite objective value: JSON has no NaN or Infinity
+        raise HistoryWriteError(
+            f"the training job history of s3://{bucket}/{key} is not valid JSON: {e}"
+        ) from e
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     except ClientError as e:
         code = e.response.get("Error", {}).get("Code")
         logger.exception("writing the training job history failed")

@@ -513,6 +513,11 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
                 "is one file and instances share the training files by S3 key (ShardedByS3Key): the other "
                 "instances would get no data. Use trainingInstanceCount 1 with your own data."
             )
+        if overrides.get("qualityGate") is True and config["qualityGate"]["maxRmse"] is None:
+            raise InvalidExecutionInput(
+                "qualityGate is true, but your own data has no noise floor to derive a threshold from: set "
+                "maxTestRmse in the execution input (or the MaxTestRmse template parameter)"
+            )
         dataset = prepare_own_data(bucket, execution, execution_input["data"])
         logger.info("own data checked", extra={"dataset": dataset, "config": config})
         return {"input": {**execution_input, **overrides}, "config": config, "dataset": dataset}

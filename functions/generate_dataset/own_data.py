@@ -308,7 +308,8 @@ def prepare(
         "trainUri": objects["trainUri"].uri,
         "validationUri": objects["validationUri"].uri,
         "testUri": f"{base}/data/test/",
-        "testLabelsUri": f"s3://{project_bucket}/{labels_key}",
+        # The labels prefix, as for generated data (the evaluation pairs test.csv.out with test.csv there).
+        "testLabelsUri": f"{base}/data/test-labels/",
         "modelOutputUri": f"{base}/models/",
         "transformOutputUri": f"{base}/predictions/",
         "tuningJobName": run_name,

@@ -108,12 +108,13 @@ def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     # The built-in algorithm with early stopping reaches ~1.1x the floor on this data (REFERENCE section 7).
     floor = output["dataset"]["noiseFloorRmse"]
     assert rmse(engine, output) < 1.3 * floor
-    # ... and passes the default quality gate: 1.25 x the noise floor.
+    # ... and passes the default quality gate: QualityGateNoiseFactor x the noise floor.
     evaluation = output["evaluation"]
     assert evaluation["rmse"] == pytest.approx(rmse(engine, output))
     assert evaluation["qualityGate"]["enabled"] is True
     assert evaluation["qualityGate"]["source"] == "noiseFloor"
-    assert evaluation["qualityGate"]["threshold"] == pytest.approx(1.25 * floor, abs=1e-6)
+    factor = float(engine.stack.parameters["QualityGateNoiseFactor"])
+    assert evaluation["qualityGate"]["threshold"] == pytest.approx(factor * floor, abs=1e-6)
     assert evaluation["rmse"] <= evaluation["qualityGate"]["threshold"]
     stored = json.loads(engine.read_s3(evaluation["metricsUri"]))
     assert stored["rmse"] == evaluation["rmse"] and stored["rows"] == output["input"]["testRows"]

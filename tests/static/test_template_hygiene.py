@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from offline.template import Stack
 
 
@@ -136,3 +138,23 @@ def test_every_output_has_a_description(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert {"TuningStateMachineArn", "DataBucketName"} <= set(outputs)
     assert [name for name, output in outputs.items() if not output.get("Description")] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("1.5", True),
+        ("0.25", True),
+        ("10", True),
+        ("0", False),
+        ("0.0", False),
+        ("-1", False),
+        ("1e3", False),
+    ],
+)
+def test_max_test_rmse_accepts_only_empty_or_a_number_above_zero(
+    template: dict[str, Any], value: str, accepted: bool
+) -> None:
+    pattern = template["Parameters"]["MaxTestRmse"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted

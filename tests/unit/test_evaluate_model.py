@@ -362,11 +362,31 @@ def test_events_file_is_the_request_the_state_machine_sends(app: ModuleType, s3_
     s3_client.create_bucket(Bucket=bucket)
     s3_client.put_object(Bucket=bucket, Key=key + "test.csv", Body=b"1.0\n2.0\n")
     predictions = event["predictionsUri"].removeprefix(f"s3://{bucket}/") + "test.csv.out"
-    s3_client.put_object(Bucket=bucket, Key=predictions, Body=b"1.0\n4.0\n")
+    s3_client.put_object(Bucket=bucket, Key=predictions, Body=b"1.0\n5.0\n")
 
     result = app.lambda_handler(event, None)
 
-    assert result["rmse"] == pytest.approx(math.sqrt(2))
+    assert result["rmse"] == pytest.approx(math.sqrt(4.5))
     gate = result["qualityGate"]
     assert gate["enabled"] is True and gate["source"] == "noiseFloor"
     assert result["rmse"] > gate["threshold"], "this event's predictions fail the gate"
+
+
+def test_noiseless_generated_data_switches_the_gate_off_instead_of_failing_every_model(
+    app: ModuleType, s3_client: Any, bucket: str
+) -> None:
+    _write(s3_client, bucket, [1.0, 2.0], [1.1, 2.1])
+
+    gate = app.lambda_handler(_gated(bucket, GATE_ON, {"noiseFloorRmse": 0.0}), None)["qualityGate"]
+
+    assert gate["enabled"] is False and gate["threshold"] is None and gate["noiseFloorRmse"] == 0.0
+    assert "noise 0" in gate["basis"] and "maxTestRmse" in gate["basis"]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [{"rows": 5, "testNoiseSumOfSquares": 1.0}, {"rows": {"test": "7"}, "testNoiseSumOfSquares": 1.0}, 3],
+)
+def test_a_malformed_shard_result_is_an_invalid_request(app: ModuleType, result: Any) -> None:
+    with pytest.raises(app.InvalidEvaluationRequest, match=r"shardResults\[0\]"):
+        app.noise_floor_rmse({"shardResults": [result]})

@@ -245,3 +245,8 @@ def test_state_machine_passes_the_description_and_the_run_prefix(
     state = state_machine_definition["States"]["Extract Model Path"]
     assert state["Parameters"]["Payload"] == {"tuning.$": "$.tuning", "runPrefix.$": "$.dataset.prefix"}
     assert state["ResultSelector"]["trainingJobsUri.$"] == "$.Payload.trainingJobsUri"
+
+
+def test_a_history_that_is_not_valid_json_is_a_history_write_error(app: ModuleType, s3_client: Any) -> None:
+    with pytest.raises(app.HistoryWriteError, match="not valid JSON"):
+        app.write_history(s3_client, BUCKET_NAME, "runs/x/tuning/training-jobs.json", {"value": float("nan")})

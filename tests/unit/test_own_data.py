@@ -99,9 +99,9 @@ def test_good_files_are_read_in_place_and_the_test_file_is_split_into_features_a
     prefix = f"runs/{dataset['runName']}/"
     assert dataset["prefix"] == prefix
     assert dataset["testUri"] == f"s3://{BUCKET_NAME}/{prefix}data/test/"
-    assert dataset["testLabelsUri"] == f"s3://{BUCKET_NAME}/{prefix}data/test-labels/test.csv"
+    assert dataset["testLabelsUri"] == f"s3://{BUCKET_NAME}/{prefix}data/test-labels/"
     assert read(s3_client, f"{dataset['testUri']}test.csv") == "0.1,0.2,0.3\n0.4,0.5,0.6\n0.7,0.8,0.9\n"
-    assert read(s3_client, dataset["testLabelsUri"]) == "10\n-11.25\n12e-1\n"
+    assert read(s3_client, f"{dataset['testLabelsUri']}test.csv") == "10\n-11.25\n12e-1\n"
     assert run_keys(s3_client) == {f"{prefix}data/test/test.csv", f"{prefix}data/test-labels/test.csv"}
     assert dataset["source"] == "s3"
     assert dataset["sourceTestUri"] == data["testUri"]
@@ -157,7 +157,7 @@ def test_windows_line_ends_and_a_missing_final_newline_are_accepted(
     dataset = run(app, data)["dataset"]
 
     assert read(s3_client, f"{dataset['testUri']}test.csv") == "2,3,4\n6,7,8\n"
-    assert read(s3_client, dataset["testLabelsUri"]) == "1\n5\n"
+    assert read(s3_client, f"{dataset['testLabelsUri']}test.csv") == "1\n5\n"
 
 
 def test_a_large_test_file_streams_through_multipart_uploads_byte_for_byte(
@@ -173,7 +173,9 @@ def test_a_large_test_file_streams_through_multipart_uploads_byte_for_byte(
 
     assert dataset["rows"]["test"] == 5_000
     assert read(s3_client, f"{dataset['testUri']}test.csv") == "".join(f"{f}\n" for _, f in rows)
-    assert read(s3_client, dataset["testLabelsUri"]) == "".join(f"{label}\n" for label, _ in rows)
+    assert read(s3_client, f"{dataset['testLabelsUri']}test.csv") == "".join(
+        f"{label}\n" for label, _ in rows
+    )
 
 
 # --- where the data may be ----------------------------------------------------------------------------------
@@ -408,3 +410,17 @@ def test_own_data_event_file_runs_on_files_at_its_uris(
 
     assert result["input"] == execution_input
     assert result["dataset"]["trainUri"] == execution_input["data"]["trainUri"]
+
+
+def test_an_explicit_quality_gate_without_a_threshold_is_refused_for_own_data_before_reading_it(
+    app: ModuleType, external: str, s3_client: Any
+) -> None:
+    data = put_files(s3_client)
+
+    with pytest.raises(
+        app.InvalidExecutionInput, match="qualityGate is true, but your own data has no noise"
+    ):
+        run(app, data, qualityGate=True)
+    assert run_keys(s3_client) == set()
+    # With a threshold it runs, gated by it.
+    assert run(app, data, qualityGate=True, maxTestRmse=2.5)["config"]["qualityGate"]["maxRmse"] == 2.5

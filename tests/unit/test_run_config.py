@@ -59,7 +59,7 @@ def test_template_defaults_give_a_bayesian_on_demand_single_instance_run_with_th
             "stoppingCondition": {"MaxRuntimeInSeconds": 1800},
         },
         "transform": {"instanceType": "ml.m5.large"},
-        "qualityGate": {"enabled": True, "maxRmse": None, "source": None, "noiseFactor": 1.25},
+        "qualityGate": {"enabled": True, "maxRmse": None, "source": None, "noiseFactor": 1.5},
     }
 
 
@@ -94,7 +94,7 @@ def test_every_input_key_overrides_its_default(run_config: ModuleType, defaults:
     # A spot job may wait for capacity as long as it may run.
     assert training["stoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
     assert config["transform"] == {"instanceType": "ml.m5.xlarge"}
-    assert config["qualityGate"] == {"enabled": False, "maxRmse": 2.0, "source": "input", "noiseFactor": 1.25}
+    assert config["qualityGate"] == {"enabled": False, "maxRmse": 2.0, "source": "input", "noiseFactor": 1.5}
 
 
 def test_hyperband_turns_early_stopping_off(run_config: ModuleType, defaults: dict[str, Any]) -> None:
