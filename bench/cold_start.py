@@ -2,10 +2,11 @@
 
 Each import runs in a fresh interpreter (``python -c``), timed inside it with ``time.perf_counter`` around the
 import statement alone, so interpreter start-up is left out of both sides. The targets are run in rounds, in
-a shuffled order each round, and the medians compared. Each handler is imported as the Lambda runtime
-imports it: ``app`` from a directory holding copies of its modules and no ``__pycache__``, with bytecode
-writing off, so the module is compiled at every start as it is from a read-only deployment package (boto3's
-own modules are read from their cached bytecode, as the runtime's are).
+a shuffled order each round; a ratio is the median over the rounds of the ratio within each round. Each
+handler is imported as the Lambda runtime imports it: ``app`` from a directory holding copies of its
+modules and no ``__pycache__``, with bytecode writing off, so the module is compiled at every start as it is
+from a read-only deployment package (boto3's own modules are read from their cached bytecode, as the
+runtime's are).
 
 Reference points besides ``import boto3``: ``import boto3`` followed by creating the clients a handler
 uses (found in its source), what a handler that keeps its clients for the life of the execution environment,
@@ -29,7 +30,7 @@ from typing import Any
 from bench.common import FUNCTIONS_DIR, fake_aws_env, load_average, machine, median, summary
 
 TARGET_RATIO = 1.1
-DEFAULT_ROUNDS = 15
+DEFAULT_ROUNDS = 25
 QUICK_ROUNDS = 5
 BASELINE = "import boto3"
 _CLIENT = re.compile(r"""boto3\.client\(\s*["']([a-z0-9-]+)["']""")
@@ -146,17 +147,23 @@ def measure(rounds: int = DEFAULT_ROUNDS, *, log: Callable[[str], None] = lambda
             log(f"cold_start round {i + 1}/{rounds}")
         diagnosis = _diagnose(handlers)
     baseline = median(seconds["import boto3"])
+
+    def paired_ratio(name: str, reference: str) -> float:
+        """The median over rounds of each round's ratio: both were timed within seconds of each other, so
+        the machine's drift between rounds (seen here: stretches of rounds ~40% slower) cancels out."""
+        return round(median([a / b for a, b in zip(seconds[name], seconds[reference], strict=True)]), 3)
+
     results: dict[str, Any] = {}
     for name, values in seconds.items():
         results[name] = {
             "seconds": summary(values, 4),
-            "ratio_to_import_boto3": round(median(values) / baseline, 3),
+            "ratio_to_import_boto3": paired_ratio(name, "import boto3"),
         }
     for name in handlers:
         reference = reference_name(services[name])
         results[name]["clients"] = services[name]
         results[name]["reference"] = reference
-        results[name]["ratio_to_reference"] = round(median(seconds[name]) / median(seconds[reference]), 3)
+        results[name]["ratio_to_reference"] = paired_ratio(name, reference)
         results[name]["diagnosis"] = diagnosis[name]
         results[name]["meets_target"] = results[name]["ratio_to_import_boto3"] <= TARGET_RATIO
     return {
