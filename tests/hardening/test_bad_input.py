@@ -135,7 +135,7 @@ def assert_dataset_written(app: ModuleType, bucket: str, keys: list[str], result
         assert keys == sorted(
             [
                 f"{dataset['prefix']}data/test/test.csv",
-                dataset["testLabelsUri"].removeprefix(f"s3://{bucket}/"),
+                dataset["testLabelsUri"].removeprefix(f"s3://{bucket}/") + "test.csv",
             ]
         )
         assert result["input"] == event["input"]

@@ -99,7 +99,7 @@ def test_own_data_in_a_listed_bucket_is_tuned_in_place_and_predicted(own_engine:
     assert channels == {"train": data["trainUri"], "validation": data["validationUri"]}
     assert output["transform"]["inputUri"] == dataset["testUri"]
     assert dataset["testUri"].startswith(f"s3://{own_engine.bucket}/{dataset['prefix']}")
-    labels = [float(v) for v in own_engine.read_s3(dataset["testLabelsUri"]).split()]
+    labels = [float(v) for v in own_engine.read_s3(dataset["testLabelsUri"] + "test.csv").split()]
     predictions = [
         float(v) for v in own_engine.read_s3(output["transform"]["outputUri"] + "test.csv.out").split()
     ]

@@ -350,7 +350,7 @@ def test_extract_model_path_may_describe_training_jobs_list_the_tuning_jobs_and_
     assert {r for s in statements for r in as_list(s["Resource"])} == {
         stack.arn("sagemaker", "training-job/*"),
         stack.arn("sagemaker", "hyper-parameter-tuning-job/*"),
-        f"{bucket_arn}/runs/*",
+        f"{bucket_arn}/runs/*/tuning/*",
     }
     # Each action on its own resource only.
     for statement in statements:
