@@ -7,12 +7,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo report test unit static lint build validate mapping schema clean
+.PHONY: help venv demo demo-own-data report test unit static lint build validate mapping schema clean
 
 help:
 	@echo "make demo      run the state machine end to end offline (INPUT=events/<file>.json for another input)"
+	@echo "make demo-own-data  the same with your own data: events/own-data/*.csv and its execution input"
 	@echo "make report    the report of a cloud execution: EXECUTION_ARN=arn:... [PROFILE=name] [REGION=region]"
 	@echo "make test      run every offline test (sets up .venv on first use)"
+	@echo "make bench     the benchmarks: quality, offline run, data generation, cold start (QUICK=1: shorter)"
 	@echo "make build     sam build"
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make mapping   regenerate the XGBoost image registry map in template.yaml"
@@ -30,6 +32,12 @@ venv: $(VENV)/.installed
 # The real definition on moto's Step Functions engine, the real handlers, SageMaker emulated on the CPU.
 demo: venv
 	$(PY) -m offline $(if $(INPUT),--input $(INPUT))
+
+# The own-data example offline: its three CSV files (events/own-data/) put into the emulated S3 first.
+OWN_DATA_BUCKET := s3://example-ml-datasets/housing
+demo-own-data: venv
+	$(PY) -m offline --input events/execution_input_own_data.json \
+		$(foreach f,train validation test,--upload events/own-data/$(f).csv=$(OWN_DATA_BUCKET)/$(f).csv)
 
 # The report of a finished cloud execution: reads it (DescribeExecution) and its objects in S3 with your
 # credentials, writes reports/<run name>/report.html. The offline run (make demo) writes one at its end.

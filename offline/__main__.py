@@ -71,6 +71,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="any template parameter, e.g. -p XGBoostVersion=1.7-1 (repeatable)",
     )
     stack.add_argument(
+        "--upload",
+        action="append",
+        default=[],
+        metavar="FILE=s3://BUCKET/KEY",
+        help="put a local file into the emulated S3 before the run, for an input's own data (repeatable); "
+        "the buckets are created and, unless -p ExternalDataBuckets=... is given, listed in that parameter",
+    )
+    stack.add_argument(
         "--region", default=DEFAULT_REGION, help=f"region to resolve the template for ({DEFAULT_REGION})"
     )
     parser.add_argument(
@@ -120,7 +128,40 @@ def template_parameters(args: argparse.Namespace) -> dict[str, str]:
         if not sep:
             raise OfflineRunError(f"--parameter {item!r}: expected NAME=VALUE")
         parameters[name.strip()] = value.strip()
+    buckets = sorted({bucket for _, bucket, _ in uploads(args)})
+    if buckets and "ExternalDataBuckets" not in parameters:
+        parameters["ExternalDataBuckets"] = ",".join(buckets)
     return parameters
+
+
+def uploads(args: argparse.Namespace) -> list[tuple[Path, str, str]]:
+    """``--upload FILE=s3://BUCKET/KEY`` as (file, bucket, key), each file checked to exist."""
+    found = []
+    for item in args.upload:
+        name, sep, uri = item.partition("=")
+        bucket, slash, key = uri.removeprefix("s3://").partition("/")
+        if not sep or not uri.startswith("s3://") or not bucket or not slash or not key:
+            raise OfflineRunError(f"--upload {item!r}: expected FILE=s3://BUCKET/KEY")
+        path = Path(name)
+        if not path.is_file():
+            raise OfflineRunError(f"--upload {item!r}: {path} is not a file")
+        found.append((path, bucket, key))
+    return found
+
+
+def put_uploads(engine: Engine, args: argparse.Namespace, progress: Progress) -> None:
+    """The files of ``--upload`` into the engine's S3 (moto), creating their buckets."""
+    existing = {b["Name"] for b in engine.s3.list_buckets()["Buckets"]}
+    for path, bucket, key in uploads(args):
+        if bucket not in existing:
+            region = engine.stack.region
+            location = {} if region == "us-east-1" else {"LocationConstraint": region}
+            engine.s3.create_bucket(
+                Bucket=bucket, **({"CreateBucketConfiguration": location} if location else {})
+            )
+            existing.add(bucket)
+        engine.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        progress.line(f"uploaded {path} to s3://{bucket}/{key}")
 
 
 class Progress:
@@ -292,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sagemaker_listener=progress.on_sagemaker,
             )
             with engine:
+                put_uploads(engine, args, progress)
                 progress.line(f"state machine {engine.state_machine_arn}")
                 progress.line(f"execution input {json.dumps(execution)}")
                 result = engine.run(execution, name=args.name, on_event=progress.on_event)

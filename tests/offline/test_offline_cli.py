@@ -129,3 +129,47 @@ def test_python_m_offline_runs_in_a_fresh_process(tmp_path: Path) -> None:
     assert last["status"] == "FAILED" and last["error"] == "InvalidExecutionInput"
     assert "-> Invalid Execution Input" in completed.stderr
     assert "status: FAILED" in completed.stderr
+
+
+OWN_DATA = Path(__file__).resolve().parents[2] / "events" / "own-data"
+
+
+def test_the_own_data_example_runs_offline_with_its_files_uploaded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    event = Path(__file__).resolve().parents[2] / "events" / "execution_input_own_data.json"
+    data = json.loads(event.read_text(encoding="utf-8"))["data"]
+    uploads = [
+        f"--upload={OWN_DATA / f'{role}.csv'}={data[f'{role}Uri']}"
+        for role in ("train", "validation", "test")
+    ]
+
+    status = main(["--quiet", "--no-report", "--input", str(event), "--max-jobs", "3", *uploads])
+
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 0, result
+    assert result["output"]["dataset"]["source"] == "s3"
+    assert result["output"]["dataset"]["trainUri"] == data["trainUri"]
+    # The example's threshold is the input's, and the tuned model meets it.
+    gate = result["output"]["evaluation"]["qualityGate"]
+    assert (gate["source"], gate["threshold"]) == ("input", 0.55)
+    assert result["output"]["evaluation"]["rmse"] <= 0.55
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("train.csv", "expected FILE=s3://BUCKET/KEY"),
+        ("train.csv=https://example.com/x", "expected FILE=s3://BUCKET/KEY"),
+        ("train.csv=s3://bucket-only", "expected FILE=s3://BUCKET/KEY"),
+        ("no-such-file.csv=s3://b/k.csv", "is not a file"),
+    ],
+)
+def test_a_bad_upload_is_refused_before_the_run(
+    item: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["--quiet", "--no-report", f"--upload={item}"])
+
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 2
+    assert result["status"] == "FAILED" and message in result["cause"]
