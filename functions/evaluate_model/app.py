@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from itertools import zip_longest
 from typing import Any
@@ -130,21 +130,26 @@ def _numbers(lines: Iterator[str], where: str) -> Iterator[float]:
         yield value
 
 
-def prediction_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+def _list_keys(client: Any, bucket: str, prefix: str, keep: Callable[[str], bool], what: str) -> list[str]:
+    """The sorted keys under ``prefix`` that ``keep`` accepts; none, or a listing error, is named."""
     paginator = client.get_paginator("list_objects_v2")
     try:
         keys = [
             item["Key"]
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for item in page.get("Contents", [])
-            if item["Key"].endswith(".out")
+            if keep(item["Key"])
         ]
     except ClientError as e:
         code = e.response.get("Error", {}).get("Code")
         raise EvaluationDataNotFound(f"cannot list s3://{bucket}/{prefix}: {code}") from e
     if not keys:
-        raise EvaluationDataNotFound(f"no prediction file (*.out) under s3://{bucket}/{prefix}")
+        raise EvaluationDataNotFound(f"no {what} under s3://{bucket}/{prefix}")
     return sorted(keys)
+
+
+def prediction_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    return _list_keys(client, bucket, prefix, lambda key: key.endswith(".out"), "prediction file (*.out)")
 
 
 def _below_last_slash(prefix: str) -> str:
@@ -154,20 +159,7 @@ def _below_last_slash(prefix: str) -> str:
 
 def label_keys(client: Any, bucket: str, prefix: str) -> list[str]:
     """The objects under the labels prefix (or the one object a full key names)."""
-    paginator = client.get_paginator("list_objects_v2")
-    try:
-        keys = [
-            item["Key"]
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-            for item in page.get("Contents", [])
-            if not item["Key"].endswith("/")
-        ]
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code")
-        raise EvaluationDataNotFound(f"cannot list s3://{bucket}/{prefix}: {code}") from e
-    if not keys:
-        raise EvaluationDataNotFound(f"no labels file under s3://{bucket}/{prefix}")
-    return sorted(keys)
+    return _list_keys(client, bucket, prefix, lambda key: not key.endswith("/"), "labels file")
 
 
 def evaluation_pairs(
