@@ -16,19 +16,16 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from offline.engine import FAKE_AWS_ENV as ENGINE_FAKE_AWS_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 REGION = "us-east-1"
 
-# No profile, config file or instance metadata: nothing a benchmark starts can reach a real account.
+# The offline engine's fake credentials (no profile, config file or instance metadata: nothing a benchmark
+# starts can reach a real account), in the benchmarks' region.
 FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    **ENGINE_FAKE_AWS_ENV,
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
