@@ -8,7 +8,8 @@ left in this process (moto's engine, XGBoost) does not slow the garbage collecto
 
 - ``handler_moto``: S3 is moto's, in the same process (``mock_aws``). moto's own work (storing parts,
   assembling the object on CompleteMultipartUpload) is timed with the rest; the time the handler spent
-  inside S3 calls is reported beside it (``s3_seconds_inside_handler_moto``).
+  inside S3 calls is reported beside it (``s3_seconds_inside_handler_moto``: the sum over its threads; the
+  handler sends a part from a background thread while it makes the next, so part of it overlaps).
 - ``generation_only``: the same handler with its S3 client replaced by a sink that checks the parts and keeps
   nothing: the handler's own work (generation, formatting, buffering). Run alternately with the moto runs,
   in the same subprocess.
@@ -141,21 +142,28 @@ def moto_handler() -> Iterator[ModuleType]:
 
 
 class S3Timer:
-    """Time spent inside the handler's S3 client calls (botocore's before-call / after-call events)."""
+    """Time spent inside the handler's S3 client calls (botocore's before-call / after-call events).
+
+    The handler sends parts from a background thread while it makes the next one: a call is timed in the
+    thread that makes it, and the sum counts calls that overlapped the generation too.
+    """
 
     def __init__(self, client: Any) -> None:
         self.seconds = 0.0
-        self._started: float | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
         client.meta.events.register("before-call.s3", self._before)
         client.meta.events.register("after-call.s3", self._after)
 
     def _before(self, **_: Any) -> None:
-        self._started = time.perf_counter()
+        self._local.started = time.perf_counter()
 
     def _after(self, **_: Any) -> None:
-        if self._started is not None:
-            self.seconds += time.perf_counter() - self._started
-            self._started = None
+        started = getattr(self._local, "started", None)
+        if started is not None:
+            self._local.started = None
+            with self._lock:
+                self.seconds += time.perf_counter() - started
 
 
 def _timed_call(app: ModuleType, train_rows: int, name: str) -> float:

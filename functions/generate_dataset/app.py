@@ -24,9 +24,9 @@ import os
 import random
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from itertools import islice
 from typing import Any
 
 import boto3
@@ -140,35 +140,111 @@ def run_name(execution: Execution) -> str:
     return f"{slug}-{digest}" if slug else f"run-{digest}"
 
 
-Row = tuple[float, float, list[float]]
-
-
-def friedman1_rows(count: int, rng: random.Random, noise: float) -> Iterator[Row]:
-    """Yields (noisy label, noiseless target, features) rows."""
-    u, gauss, sin, pi = rng.random, rng.gauss, math.sin, math.pi
-    for _ in range(count):
-        # N_FEATURES draws written out: measured faster than a comprehension over range(N_FEATURES).
-        x = [u(), u(), u(), u(), u(), u(), u(), u(), u(), u()]
-        target = 10.0 * sin(pi * x[0] * x[1]) + 20.0 * (x[2] - 0.5) ** 2 + 10.0 * x[3] + 5.0 * x[4]
-        label = target + gauss(0.0, noise) if noise > 0 else target
-        yield label, target, x
-
-
-# Rows are formatted a batch at a time: one %-format of a format string repeated per row, over one flat
-# tuple of the batch's values, does the per-value work in C (measured: about twice the rows a second of an
-# f-string per value, and the same text: "%.6f" % v == f"{v:.6f}" for every float).
+# The features are uniform on a grid of millionths, written "0.dddddd" (six decimals, as "%.6f" writes a
+# number of [0, 1)): the file holds exactly the features the target is computed from. A batch of rows is
+# made with as little Python per value as possible (bench: datagen), because Python's per-value work is
+# what limits the rows a second:
+# - the five informative features are drawn as integer millionths (the target needs their values) and
+#   turned into digits by one %-format of the batch;
+# - the five uninformative ones are random digits straight away: random bytes from the seeded generator,
+#   those under 250 kept and mapped to their last decimal digit (uniform: 0-249 holds each digit 25
+#   times), all by bytes.translate in C;
+# - the digits are laid into a template of the batch's lines by strided slice assignment, one column of
+#   digits at a time (60 assignments a batch, none a row).
 BATCH_ROWS = 1_000
-_VALUE_FMT = "%.6f"
-_FEATURES_FMT = ",".join([_VALUE_FMT] * N_FEATURES) + "\n"
-_LABELLED_FMT = ",".join([_VALUE_FMT] * (N_FEATURES + 1)) + "\n"
-_LABEL_FMT = _VALUE_FMT + "\n"
+INFORMATIVE_FEATURES = 5
+DECIMALS = 6
+FEATURE_SCALE = 10**DECIMALS
+_FIELD_WIDTH = DECIMALS + 3  # "0.dddddd" and its comma (the newline, for the last field)
+_LINE_WIDTH = N_FEATURES * _FIELD_WIDTH
+_FEATURE_LINES = ((",".join(["0." + "0" * DECIMALS] * N_FEATURES) + "\n") * BATCH_ROWS).encode("ascii")
+_DIGIT_OF_BYTE = bytes((ord("0") + b % 10) if b < 250 else 0 for b in range(256))
+_BIASED_BYTES = bytes(range(250, 256))
+_INFORMATIVE_DIGITS_FMT = "%0" + str(DECIMALS) + "d"
+_LABEL_LINE_FMT = b"%.6f\n"
+_LABELLED_LINE_FMT = b"%.6f,%s\n"
+
+
+def random_digits(rng: random.Random, count: int) -> bytearray:
+    """``count`` uniform random ASCII decimal digits from ``rng`` (deterministic for its state)."""
+    digits = bytearray()
+    while len(digits) < count:
+        missing = count - len(digits)
+        # 6 bytes in 256 are dropped: ask for about 3% more, so one round is nearly always enough.
+        digits += rng.randbytes(missing + missing // 32 + 16).translate(_DIGIT_OF_BYTE, _BIASED_BYTES)
+    del digits[count:]
+    return digits
+
+
+def friedman1_batch(count: int, rng: random.Random, noise: float) -> tuple[list[float], bytearray, float]:
+    """``count`` rows (at most ``BATCH_ROWS``): the noisy labels, the features as CSV lines, and the sum of
+    the squared noise ((label - noiseless target) ** 2, for the noise floor).
+
+    The noise is N(0, noise**2), drawn by the Box-Muller transform as ``random.gauss`` draws it, two rows
+    at a time, without its call per row.
+    """
+    if not 0 <= count <= BATCH_ROWS:
+        raise ValueError(f"a batch is 0 to {BATCH_ROWS} rows, not {count}")
+    u, sin = rng.random, math.sin
+    if noise > 0:
+        cos, log, sqrt, tau = math.cos, math.log, math.sqrt, 2.0 * math.pi
+        zs: list[float] = []
+        for _ in range((count + 1) // 2):
+            radius = noise * sqrt(-2.0 * log(1.0 - u()))
+            angle = tau * u()
+            zs += (radius * cos(angle), radius * sin(angle))
+        del zs[count:]
+    else:
+        zs = [0.0] * count
+    scale = FEATURE_SCALE
+    pi_scaled = math.pi / scale**2
+    labels: list[float] = []
+    informative: list[int] = []
+    add_label, add_features = labels.append, informative.extend
+    for z in zs:
+        # The draws written out: measured faster than a comprehension.
+        k0, k1, k2, k3, k4 = (
+            int(u() * scale),
+            int(u() * scale),
+            int(u() * scale),
+            int(u() * scale),
+            int(u() * scale),
+        )
+        centred = k2 / scale - 0.5
+        add_label(
+            10.0 * sin(pi_scaled * k0 * k1) + 20.0 * centred * centred + (10.0 * k3 + 5.0 * k4) / scale + z
+        )
+        add_features((k0, k1, k2, k3, k4))
+    columns = (
+        ((_INFORMATIVE_DIGITS_FMT * len(informative)) % tuple(informative)).encode("ascii"),
+        random_digits(rng, (N_FEATURES - INFORMATIVE_FEATURES) * DECIMALS * count),
+    )
+    lines = bytearray(_FEATURE_LINES[: count * _LINE_WIDTH])
+    row_digits = INFORMATIVE_FEATURES * DECIMALS  # per row, in each of the two digit strings
+    for feature in range(N_FEATURES):
+        digits = columns[feature >= INFORMATIVE_FEATURES]
+        first = (feature % INFORMATIVE_FEATURES) * DECIMALS
+        for place in range(DECIMALS):
+            lines[feature * _FIELD_WIDTH + 2 + place :: _LINE_WIDTH] = digits[first + place :: row_digits]
+    return labels, lines, math.sumprod(zs, zs)
+
+
+def labelled_lines(labels: list[float], feature_lines: bytes | bytearray) -> bytes:
+    """The rows as the training files hold them: label first, then the features (``friedman1_batch``)."""
+    lines = feature_lines.split(b"\n")
+    lines.pop()  # after the last newline
+    values: list[Any] = [None] * (2 * len(labels))
+    values[::2], values[1::2] = labels, lines
+    return (_LABELLED_LINE_FMT * len(labels)) % tuple(values)
 
 
 class S3StreamWriter:
     """Writes an object in parts so memory stays flat; aborts the multipart upload on any failure.
 
     Every part but the last is exactly ``part_size`` bytes; objects smaller than one part go up with a
-    single PutObject. Text is ASCII (CSV of numbers): a character is a byte.
+    single PutObject. ``write`` takes ASCII text or bytes. A part is sent by a background thread while the
+    caller makes the next one (at most one part in flight: memory stays at about two parts); its failure is
+    raised by the next ``write``, ``close`` or ``abort``.
     """
 
     def __init__(self, client: Any, bucket: str, key: str, part_size: int | None = None) -> None:
@@ -177,28 +253,48 @@ class S3StreamWriter:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._sender: ThreadPoolExecutor | None = None
+        self._in_flight: Future[dict[str, Any]] | None = None
         self.bytes_written = 0
         self.completed = False  # the object exists in S3
 
-    def write(self, text: str) -> None:
-        self._buffer += text.encode("ascii")
+    def write(self, data: str | bytes | bytearray) -> None:
+        self._buffer += data.encode("ascii") if isinstance(data, str) else data
         while len(self._buffer) >= self.part_size:
             body = bytes(self._buffer[: self.part_size])
             del self._buffer[: self.part_size]
             self._upload_part(body)
 
     def _upload_part(self, body: bytes) -> None:
+        self._wait_for_part()
         if self._upload_id is None:
             upload = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType="text/csv"
             )
             self._upload_id = upload["UploadId"]
-        number = len(self._parts) + 1
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
+        self._in_flight = self._sender.submit(self._send_part, self._upload_id, len(self._parts) + 1, body)
+
+    def _send_part(self, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
         part = self.client.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
+            Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=body
         )
-        self._parts.append({"PartNumber": number, "ETag": part["ETag"]})
-        self.bytes_written += len(body)
+        return {"PartNumber": number, "ETag": part["ETag"], "Size": len(body)}
+
+    def _wait_for_part(self) -> None:
+        """Waits for the part in flight; raises its error, or records it."""
+        if self._in_flight is None:
+            return
+        in_flight, self._in_flight = self._in_flight, None
+        part = in_flight.result()
+        self.bytes_written += part.pop("Size")
+        self._parts.append(part)
+
+    def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
 
     def _take_buffer(self) -> bytes:
         body = bytes(self._buffer)
@@ -214,13 +310,21 @@ class S3StreamWriter:
             return
         if self._buffer:
             self._upload_part(self._take_buffer())
+        self._wait_for_part()
+        self._stop_sender()
         self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
         )
         self.completed = True
 
     def abort(self) -> None:
-        # A completed upload cannot be aborted any more (NoSuchUpload): its object is deleted instead.
+        # The part in flight is let finish (its error, if any, is not the one to report), then the upload is
+        # aborted, which discards its parts. A completed upload cannot be aborted any more (NoSuchUpload):
+        # its object is deleted instead.
+        if self._in_flight is not None:
+            self._in_flight.exception()
+            self._in_flight = None
+        self._stop_sender()
         if self._upload_id is not None and not self.completed:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
             self._upload_id = None
@@ -230,56 +334,57 @@ class S3StreamWriter:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort_quietly()
+                raise
         else:
+            self.abort_quietly()
+
+    def abort_quietly(self) -> None:
+        """Aborts; a failure to abort is logged, because the error that led here is the one to report."""
+        try:
             self.abort()
+        except Exception:
+            logger.exception("could not abort the multipart upload of s3://%s/%s", self.bucket, self.key)
 
 
 def write_split(
     client: Any,
     bucket: str,
     key: str,
-    rows: Iterator[tuple[float, float, list[float]]],
+    rows: int,
+    rng: random.Random,
+    noise: float,
     *,
-    with_label: bool = True,
     labels_key: str | None = None,
-    on_row: Callable[[float, float], None] | None = None,
-) -> int:
-    """Streams rows to ``key`` (and the labels alone to ``labels_key``); returns the row count.
+) -> float:
+    """Streams ``rows`` generated rows to ``key``; returns the sum of their squared noise.
 
-    Rows are taken ``BATCH_ROWS`` at a time and each batch is formatted at once (see ``BATCH_ROWS``).
-    If any write fails, every upload this call started is aborted: no partial object is left.
+    With ``labels_key`` the file at ``key`` gets the features alone (batch transform input) and the labels
+    go to ``labels_key``. Rows are made ``BATCH_ROWS`` at a time (``friedman1_batch``). If any
+    write fails, every upload this call started is aborted: no partial object is left.
     """
-    count = 0
-    row_fmt = _LABELLED_FMT if with_label else _FEATURES_FMT
+    squared_noise = 0.0
     writers = [S3StreamWriter(client, bucket, key)]
     if labels_key:
         writers.append(S3StreamWriter(client, bucket, labels_key))
     try:
-        while batch := list(islice(rows, BATCH_ROWS)):
-            values: list[float] = []
-            extend = values.extend
-            if with_label:
-                for label, _, x in batch:
-                    extend((label, *x))
-            else:
-                for _, _, x in batch:
-                    extend(x)
-            writers[0].write((row_fmt * len(batch)) % tuple(values))
+        for start in range(0, rows, BATCH_ROWS):
+            count = min(BATCH_ROWS, rows - start)
+            labels, feature_lines, batch_squared_noise = friedman1_batch(count, rng, noise)
+            squared_noise += batch_squared_noise
             if labels_key:
-                writers[1].write((_LABEL_FMT * len(batch)) % tuple(row[0] for row in batch))
-            if on_row:
-                for label, target, _ in batch:
-                    on_row(label, target)
-            count += len(batch)
+                writers[0].write(feature_lines)
+                writers[1].write((_LABEL_LINE_FMT * count) % tuple(labels))
+            else:
+                writers[0].write(labelled_lines(labels, feature_lines))
         for writer in writers:
             writer.close()
     except Exception as e:
         for writer in writers:
-            try:
-                writer.abort()
-            except Exception:  # the original error is the one to report
-                logger.exception("could not abort the multipart upload of s3://%s/%s", bucket, writer.key)
+            writer.abort_quietly()
         # A completed sibling object would be half a data set: remove it.
         for writer in writers:
             if writer.completed:
@@ -288,7 +393,7 @@ def write_split(
                 except Exception:
                     logger.exception("could not delete s3://%s/%s", bucket, writer.key)
         raise DatasetWriteError(f"writing s3://{bucket}/{key} failed: {e}") from e
-    return count
+    return squared_noise
 
 
 def dataset_shard_rows() -> int:
@@ -358,26 +463,15 @@ def write_splits(
     floor). On failure every object written here is removed: nothing partial is left.
     """
     squared_error = 0.0
-
-    def accumulate(label: float, target: float) -> None:
-        nonlocal squared_error
-        squared_error += (label - target) ** 2
-
     written: list[str] = []
     try:
         for split in ("train", "validation"):
             if rows[split]:
-                write_split(client, bucket, keys[split], friedman1_rows(rows[split], rng, noise))
+                write_split(client, bucket, keys[split], rows[split], rng, noise)
                 written.append(keys[split])
         if rows["test"]:
-            write_split(
-                client,
-                bucket,
-                keys["test"],
-                friedman1_rows(rows["test"], rng, noise),
-                with_label=False,
-                labels_key=keys["testLabels"],
-                on_row=accumulate,
+            squared_error = write_split(
+                client, bucket, keys["test"], rows["test"], rng, noise, labels_key=keys["testLabels"]
             )
     except DatasetWriteError:
         # Earlier splits are complete objects but an incomplete data set: remove them too.

@@ -153,7 +153,7 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def friedman1(aws: None) -> Iterator[Callable[..., Any]]:
-    """``friedman1_rows`` of the generate_dataset handler (the offline run's data)."""
+    """Rows ``[label, *features]`` as the generate_dataset handler makes them (the offline run's data)."""
     name = "_emulator_test_generate_dataset"
     spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "generate_dataset" / "app.py")
     assert spec is not None and spec.loader is not None
@@ -161,7 +161,16 @@ def friedman1(aws: None) -> Iterator[Callable[..., Any]]:
     sys.modules[name] = module  # its dataclasses look their module up while they are created
     try:
         spec.loader.exec_module(module)
-        yield module.friedman1_rows
+
+        def rows(count: int, rng: random.Random, noise: float) -> list[list[float]]:
+            made: list[list[float]] = []
+            for start in range(0, count, module.BATCH_ROWS):
+                labels, lines, _ = module.friedman1_batch(min(module.BATCH_ROWS, count - start), rng, noise)
+                features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
+                made += ([y, *x] for y, x in zip(labels, features, strict=True))
+            return made
+
+        yield rows
     finally:
         sys.modules.pop(name, None)
 
@@ -178,9 +187,9 @@ class Workspace:
         self.bucket = f"emulator-{uuid.uuid4().hex[:12]}"
         self.s3.create_bucket(Bucket=self.bucket)
         rng = random.Random(seed)
-        self.train = [[y, *x] for y, _, x in friedman1(TRAIN_ROWS, rng, 1.0)]
-        self.validation = [[y, *x] for y, _, x in friedman1(VALIDATION_ROWS, rng, 1.0)]
-        self.test = [[y, *x] for y, _, x in friedman1(TEST_ROWS, rng, 1.0)]
+        self.train = friedman1(TRAIN_ROWS, rng, 1.0)
+        self.validation = friedman1(VALIDATION_ROWS, rng, 1.0)
+        self.test = friedman1(TEST_ROWS, rng, 1.0)
         self.put("data/train/train.csv", _csv(self.train))
         self.put("data/validation/validation.csv", _csv(self.validation))
         self.put("data/test/test.csv", _csv([row[1:] for row in self.test]))

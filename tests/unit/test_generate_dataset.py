@@ -8,6 +8,8 @@ import json
 import math
 import random
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -196,11 +198,13 @@ def test_files_have_no_header_label_first_and_the_xgboost_column_counts(
     assert len(validation) == spec["validationRows"] and {len(row) for row in validation} == {11}
     assert len(test) == spec["testRows"] and {len(row) for row in test} == {10}
     assert len(labels) == spec["testRows"] and {len(row) for row in labels} == {1}
+    # The features in the files are the ones the target was computed from: only the label's rounding to six
+    # decimals (5e-7) separates them.
     for row in train + validation:
-        assert row[0] == pytest.approx(friedman1(row[1:]), abs=1e-4)
-        assert all(0.0 <= x <= 1.0 for x in row[1:])
+        assert row[0] == pytest.approx(friedman1(row[1:]), abs=1e-6)
+        assert all(0.0 <= x < 1.0 for x in row[1:])
     for features, (label,) in zip(test, labels, strict=True):
-        assert label == pytest.approx(friedman1(features), abs=1e-4)
+        assert label == pytest.approx(friedman1(features), abs=1e-6)
     assert result["dataset"]["noiseFloorRmse"] == 0.0
 
 
@@ -269,9 +273,108 @@ def test_noise_floor_is_the_rmse_of_the_written_labels_against_the_target_of_the
         sum((label - friedman1(x)) ** 2 for label, x in zip(labels, features, strict=True)) / len(labels)
     )
 
-    # Six decimals in the files move the target by at most 5e-7 * (10 pi * 2 + 20 + 10 + 5) < 5e-5.
-    assert result["dataset"]["noiseFloorRmse"] == pytest.approx(recomputed, abs=1e-4)
+    # The files hold the features exactly; the labels are rounded to six decimals (5e-7), the floor too.
+    assert result["dataset"]["noiseFloorRmse"] == pytest.approx(recomputed, abs=2e-6)
     assert result["dataset"]["noiseFloorRmse"] > 0
+
+
+# --- the generator -----------------------------------------------------------------------------------------
+
+# chi-square with 9 degrees of freedom: exceeded with probability 0.001 by uniform digits.
+CHI2_9_P001 = 27.88
+
+
+def _batches(app: ModuleType, rows: int, seed: int, noise: float) -> tuple[list[float], list[list[float]]]:
+    rng = random.Random(seed)
+    labels: list[float] = []
+    features: list[list[float]] = []
+    for start in range(0, rows, app.BATCH_ROWS):
+        batch_labels, lines, _ = app.friedman1_batch(min(app.BATCH_ROWS, rows - start), rng, noise)
+        labels += batch_labels
+        features += [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
+    return labels, features
+
+
+def _chi2(counts: list[int]) -> float:
+    expected = sum(counts) / len(counts)
+    return sum((c - expected) ** 2 / expected for c in counts)
+
+
+def test_every_digit_of_every_feature_is_uniform(app: ModuleType) -> None:
+    """Both ways of drawing features (integer millionths, random bytes mapped to digits) give uniform digits
+    in every decimal place: a mapping of all 256 byte values to digits would favour 0-5 by 4 %."""
+    _, features = _batches(app, 20_000, seed=11, noise=1.0)
+    texts = [[f"{x:.6f}"[2:] for x in row] for row in features]
+
+    for feature in range(app.N_FEATURES):
+        for place in range(app.DECIMALS):
+            counts = [0] * 10
+            for row in texts:
+                counts[int(row[feature][place])] += 1
+            assert _chi2(counts) < CHI2_9_P001, (feature, place, counts)
+        mean = sum(row[feature] for row in features) / len(features)
+        assert mean == pytest.approx(0.5, abs=5 * 0.2887 / math.sqrt(len(features)))
+
+
+def test_features_of_a_row_are_not_correlated(app: ModuleType) -> None:
+    _, features = _batches(app, 20_000, seed=12, noise=1.0)
+    n = len(features)
+    limit = 5 / math.sqrt(n)  # five standard errors of a correlation of independent variables
+    means = [sum(row[i] for row in features) / n for i in range(app.N_FEATURES)]
+    sds = [math.sqrt(sum((row[i] - means[i]) ** 2 for row in features) / n) for i in range(app.N_FEATURES)]
+    for i in range(app.N_FEATURES):
+        for j in range(i + 1, app.N_FEATURES):
+            cov = sum((row[i] - means[i]) * (row[j] - means[j]) for row in features) / n
+            assert abs(cov / (sds[i] * sds[j])) < limit, (i, j)
+
+
+@pytest.mark.parametrize("noise", [1.0, 0.2, 7.5])
+def test_noise_is_normal_with_the_asked_standard_deviation(app: ModuleType, noise: float) -> None:
+    labels, features = _batches(app, 20_001, seed=13, noise=noise)  # odd: the last pair is cut
+    residuals = [label - friedman1(x) for label, x in zip(labels, features, strict=True)]
+    n = len(residuals)
+    mean = sum(residuals) / n
+    sd = math.sqrt(sum((r - mean) ** 2 for r in residuals) / n)
+
+    assert n == 20_001
+    assert mean == pytest.approx(0, abs=5 * noise / math.sqrt(n))
+    assert sd == pytest.approx(noise, rel=5 / math.sqrt(2 * n))
+    # The share within one standard deviation of a normal distribution is 0.6827.
+    within = sum(abs(r) < noise for r in residuals) / n
+    assert within == pytest.approx(0.6827, abs=5 * math.sqrt(0.6827 * 0.3173 / n))
+
+
+def test_batch_returns_the_squared_noise_of_its_rows(app: ModuleType) -> None:
+    labels, lines, squared_noise = app.friedman1_batch(500, random.Random(4), 2.0)
+    features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
+
+    recomputed = sum((y - friedman1(x)) ** 2 for y, x in zip(labels, features, strict=True))
+    assert squared_noise == pytest.approx(recomputed, rel=1e-9)
+    assert app.friedman1_batch(500, random.Random(4), 0.0)[2] == 0.0
+
+
+@pytest.mark.parametrize("count", [-1, 1_001])
+def test_batch_of_more_rows_than_its_template_is_refused(app: ModuleType, count: int) -> None:
+    with pytest.raises(ValueError, match="a batch is 0 to 1000 rows"):
+        app.friedman1_batch(count, random.Random(1), 1.0)
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 250, 1_000_000])
+def test_random_digits_are_digits_of_the_asked_count_and_reproducible(app: ModuleType, count: int) -> None:
+    digits = app.random_digits(random.Random(5), count)
+
+    assert len(digits) == count
+    assert set(digits) <= set(b"0123456789")
+    assert digits == app.random_digits(random.Random(5), count)
+    if count >= 1_000_000:  # a mapping of all 256 byte values gives a chi-square of about 360
+        assert _chi2([digits.count(d) for d in b"0123456789"]) < CHI2_9_P001
+
+
+def test_labelled_lines_put_each_label_before_its_features(app: ModuleType) -> None:
+    assert app.labelled_lines([1.5, -0.25], b"0.000001,0.5\n0.999999,0.25\n") == (
+        b"1.500000,0.000001,0.5\n-0.250000,0.999999,0.25\n"
+    )
+    assert app.labelled_lines([], b"") == b""
 
 
 # --- the run's name -----------------------------------------------------------------------------------------
@@ -471,6 +574,86 @@ def test_stream_writer_aborts_its_upload_on_an_exception(
 
     assert open_uploads(s3_client, bucket) == []
     assert all_keys(s3_client, bucket) == set()
+
+
+class GatedClient:
+    """An S3 client whose upload_part waits until the test lets it go; records how many run at once."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.release = threading.Event()
+        self.started: list[int] = []
+        self.running = 0
+        self.most_running = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, operation: str) -> Any:
+        return getattr(self._client, operation)
+
+    def upload_part(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            self.started.append(kwargs["PartNumber"])
+        try:
+            if not self.release.wait(10):
+                raise TimeoutError("the test never released the part")
+            return self._client.upload_part(**kwargs)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def _sender_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("s3-part")]
+
+
+def test_stream_writer_sends_a_part_in_the_background_one_at_a_time(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+) -> None:
+    client = GatedClient(s3_client)
+    writer = app.S3StreamWriter(client, bucket, "background.csv")
+
+    writer.write("a" * small_parts)  # part 1 goes to the sender, which waits in upload_part
+    deadline = time.monotonic() + 5
+    while client.started != [1] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.started == [1]  # the write returned while its part is still being sent
+
+    sent = threading.Thread(target=writer.write, args=("b" * small_parts,))  # part 2 waits for part 1
+    sent.start()
+    time.sleep(0.2)
+    assert client.started == [1] and sent.is_alive()
+    client.release.set()
+    sent.join(10)
+    writer.close()
+
+    assert client.started == [1, 2]
+    assert client.most_running == 1
+    assert read_object(s3_client, bucket, "background.csv") == b"a" * small_parts + b"b" * small_parts
+    assert writer.bytes_written == 2 * small_parts
+    assert _sender_threads() == []
+
+
+@pytest.mark.parametrize("raised_by", ["write", "close"])
+def test_part_failing_in_the_background_is_raised_by_the_next_call_and_nothing_is_left(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int, raised_by: str
+) -> None:
+    client = RecordingClient(s3_client, fail="upload_part", nth=1)
+
+    with (
+        pytest.raises(ClientError, match="internal error"),
+        app.S3StreamWriter(client, bucket, "failing.csv") as writer,
+    ):
+        writer.write("1" * small_parts)  # part 1 fails in the sender
+        if raised_by == "write":
+            writer.write("2" * small_parts)  # waits for part 1: its error is raised here
+
+    assert client.failed
+    assert [op for op, _ in client.calls].count("abort_multipart_upload") == 1
+    assert open_uploads(s3_client, bucket) == []
+    assert all_keys(s3_client, bucket) == set()
+    assert _sender_threads() == []
 
 
 def test_generate_streams_through_multipart_and_writes_the_same_bytes(
