@@ -24,6 +24,7 @@ import os
 import random
 import re
 import sys
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -250,7 +251,10 @@ class S3StreamWriter:
     def __init__(self, client: Any, bucket: str, key: str, part_size: int | None = None) -> None:
         self.client, self.bucket, self.key = client, bucket, key
         self.part_size = PART_SIZE if part_size is None else part_size
-        self._buffer = bytearray()
+        # What is written but not sent yet, as written: a part is joined once, when it is full (no growing
+        # buffer to copy from).
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._sender: ThreadPoolExecutor | None = None
@@ -259,11 +263,26 @@ class S3StreamWriter:
         self.completed = False  # the object exists in S3
 
     def write(self, data: str | bytes | bytearray) -> None:
-        self._buffer += data.encode("ascii") if isinstance(data, str) else data
-        while len(self._buffer) >= self.part_size:
-            body = bytes(self._buffer[: self.part_size])
-            del self._buffer[: self.part_size]
-            self._upload_part(body)
+        chunk = data.encode("ascii") if isinstance(data, str) else bytes(data)
+        if chunk:
+            self._chunks.append(chunk)
+            self._buffered += len(chunk)
+        while self._buffered >= self.part_size:
+            self._upload_part(self._take(self.part_size))
+
+    def _take(self, size: int) -> bytes:
+        """The first ``size`` bytes written and not sent yet, joined."""
+        taken: list[bytes] = []
+        missing = size
+        while missing:
+            chunk = self._chunks.popleft()
+            if len(chunk) > missing:
+                self._chunks.appendleft(chunk[missing:])
+                chunk = chunk[:missing]
+            taken.append(chunk)
+            missing -= len(chunk)
+        self._buffered -= size
+        return b"".join(taken)
 
     def _upload_part(self, body: bytes) -> None:
         self._wait_for_part()
@@ -296,20 +315,15 @@ class S3StreamWriter:
             self._sender.shutdown(wait=True)
             self._sender = None
 
-    def _take_buffer(self) -> bytes:
-        body = bytes(self._buffer)
-        self._buffer = bytearray()
-        return body
-
     def close(self) -> None:
         if self._upload_id is None:
-            body = self._take_buffer()
+            body = self._take(self._buffered)
             self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType="text/csv")
             self.bytes_written += len(body)
             self.completed = True
             return
-        if self._buffer:
-            self._upload_part(self._take_buffer())
+        if self._buffered:
+            self._upload_part(self._take(self._buffered))
         self._wait_for_part()
         self._stop_sender()
         self.client.complete_multipart_upload(

@@ -56,7 +56,9 @@ def offline_run_result() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def datagen_result() -> dict[str, Any]:
+def datagen_result(module_monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    # The resident set at the shard limit (2,000,000 rows in the bench), measured here at a small size.
+    module_monkeypatch.setattr(datagen, "SHARD_LIMIT_TRAIN_ROWS", 400)
     return datagen.measure((300,), repetitions={300: 2}, log=_quiet)
 
 
@@ -200,8 +202,15 @@ def test_datagen_reports_speed_and_memory_for_every_size(datagen_result: dict[st
     assert memory["train_rows"] == 300 and memory["rows_written"] == rows
     assert memory["rss_growth_mib"] >= 0
     assert _is_positive(memory["tracemalloc_peak_mib"])
-    assert memory["tracemalloc_peak_with_moto_complete_mib"] >= memory["tracemalloc_peak_mib"]
+    assert _is_positive(memory["untraced_rows_per_second_moto_server"])  # S3 was moto's server
     assert datagen_result["meets_target"]["memory_flat"] is None  # one size: nothing to compare
+    limit = datagen_result["rss_at_shard_limit"]
+    assert limit["train_rows"] == 400 and limit["tracemalloc_peak_mib"] is None
+    assert datagen_result["median"]["rss_growth_mib_by_size"] == {
+        "300": memory["rss_growth_mib"],
+        "400": limit["rss_growth_mib"],
+    }
+    assert datagen_result["rss_levels_off"] in (True, False)
     assert set(datagen_result["meets_target"]) == {
         "handler_moto_rows_per_second",
         "generation_only_rows_per_second",
@@ -278,6 +287,7 @@ def test_table_has_a_row_per_figure_and_a_target_where_there_is_one(
     ]
     assert "offline run, python -m offline --quiet" in measures
     assert sum(m.startswith("datagen 300 rows") for m in measures) == 3
+    assert "datagen 400 rows (DatasetShardRows): resident set" in measures
     assert "cold start: generate_dataset" in measures
     assert all(row[3] in ("yes", "NO", "") for row in rows)
     assert len(table.splitlines()) == len(rows) + 2
