@@ -57,7 +57,7 @@ S3_MIN_PART = 5 * MIB
 # at most one 8 MiB part. (Below one part an object goes up in one PutObject: its peak is smaller.)
 FLAT_TOLERANCE_MIB = 8
 # The resident set is also measured (untraced) at the most rows one invocation writes by default (the
-# template's DatasetShardRows, all splits), to show where the allocator's share levels off.
+# template's DatasetShardRows, all splits): what a Lambda function of the default size has to hold.
 SHARD_LIMIT_TRAIN_ROWS = 2_000_000 - VALIDATION_ROWS - TEST_ROWS
 SERVER_START_SECONDS = 60
 
@@ -418,7 +418,6 @@ def measure(
             "generation_only_rows_per_second": sink_rate >= TARGET_ROWS_PER_SECOND,
             "memory_flat": _flat(traced_peaks),
         },
-        "rss_levels_off": None if at_shard_limit is None else _flat(list(rss_by_size.values())),
         "machine": machine(started_load),
     }
 

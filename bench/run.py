@@ -142,7 +142,7 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, 
             rows.append(
                 (
                     f"datagen {limit['train_rows']:,} rows (DatasetShardRows): resident set",
-                    f"RSS +{limit['rss_growth_mib']:.1f} MiB; levels off: {_mark(d['rss_levels_off'])}",
+                    f"RSS +{limit['rss_growth_mib']:.1f} MiB (1 run)",
                     "",
                     "",
                 )

@@ -88,6 +88,8 @@ from offline.template import (
 # 1 s of a retry interval in the definition becomes 10 ms offline.
 DEFAULT_RETRY_SLEEP_SCALE = 0.01
 POLL_SECONDS = 0.05
+# Seconds beyond the longest function timeout that the engine waits for handlers still running.
+HANDLER_DRAIN_MARGIN = 10.0
 _EXECUTION_END_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 
 logger = logging.getLogger(__name__)
@@ -606,6 +608,12 @@ class Engine:
         self.state_machine_arn = ""
         self._on_event: Callable[[dict[str, Any]], None] | None = None
         self._execution_ended = threading.Event()
+        # Handlers running now, in any thread. A Map whose iteration failed ends its execution while other
+        # iterations' handlers still run (as on AWS): the engine waits for them before it reports a run or
+        # takes the fake AWS environment down, so none of their calls can leave it.
+        self._handlers_running = 0
+        self._handlers_idle = threading.Condition()
+        self._closing = False
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -632,11 +640,29 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         global _active_engine
+        with self._handlers_idle:
+            self._closing = True  # no handler starts any more
+        if not self._wait_for_handlers(self._handler_drain_seconds()):
+            # Leaving the mock now would let their AWS calls go to whatever account the machine's own
+            # credentials reach: keep it, and the engine's lock, and say so.
+            raise OfflineRunError(
+                f"{self._handlers_running} Lambda handler(s) still running "
+                f"{self._handler_drain_seconds():g} s after the end; the fake AWS environment stays in place"
+            )
         try:
             self._exit.close()
         finally:
             _active_engine = None
             _ACTIVE_LOCK.release()
+
+    def _handler_drain_seconds(self) -> float:
+        """The longest function timeout in the template, and a margin: no handler should run longer."""
+        return max((f.timeout_seconds for f in self.functions.values()), default=0) + HANDLER_DRAIN_MARGIN
+
+    def _wait_for_handlers(self, timeout: float) -> bool:
+        """Waits until no handler runs; False if some still do after ``timeout`` seconds."""
+        with self._handlers_idle:
+            return self._handlers_idle.wait_for(lambda: self._handlers_running == 0, timeout)
 
     def _start(self) -> None:
         from moto import mock_aws
@@ -911,6 +937,11 @@ class Engine:
         if handler is None:
             message = f"Handler '{handler_name}' missing on module"
             return _runtime_error(message, "Runtime.HandlerNotFound", request_id)
+        with self._handlers_idle:
+            if self._closing:
+                message = "the offline engine is closing: the execution has ended"
+                return _runtime_error(message, "Offline.EngineClosed", request_id)
+            self._handlers_running += 1
         try:
             with self._function_environment(function):
                 result = handler(event, context)
@@ -918,6 +949,10 @@ class Engine:
             # The first frame is the runtime's call of the handler, which AWS leaves out too.
             frames = traceback.format_list(traceback.extract_tb(e.__traceback__)[1:])
             return _runtime_error(str(e), type(e).__name__, request_id, frames)
+        finally:
+            with self._handlers_idle:
+                self._handlers_running -= 1
+                self._handlers_idle.notify_all()
         try:
             return json.dumps(result).encode(), False
         except (TypeError, ValueError) as e:
@@ -966,6 +1001,10 @@ class Engine:
                     time.sleep(0.001)
         finally:
             self._on_event = None
+        # Handlers the execution left running (a failed Map's other iterations) finish first: what the run
+        # wrote is then all in S3 when its result is read.
+        if not self._wait_for_handlers(self._handler_drain_seconds()):
+            raise OfflineRunError(f"execution {name} ended, but Lambda handlers it started are still running")
         output = description.get("output")
         return RunResult(
             execution_arn=execution_arn,

@@ -10,9 +10,9 @@ the first call then writes nothing and returns the plan (``dataset.shards``), an
 invokes the function once per shard (event ``{"shard": ..., "dataset": ...}``). Each shard writes
 ``part-NNNNN.csv`` files with its own seed, derived from the run's; the union of the shards is the data set.
 
-Friedman #1: ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, noise^2)`` over ten uniform
-features, five of them informative. The RMSE of the noiseless target on the test set is the floor any
-model can reach; it is returned as ``noiseFloorRmse``.
+Friedman #1: ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, noise^2)`` over ten features
+uniform on [0, 1) (on a grid of millionths, written exactly), five of them informative. The RMSE of the
+noiseless target on the test set is the floor any model can reach; it is returned as ``noiseFloorRmse``.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ N_FEATURES = 10
 PART_SIZE = 8 * 1024 * 1024
 RUNS_PREFIX = "runs"
 # Rows (train + validation + test) one invocation writes at most; above it the data set is sharded.
-# Sizing (README "Scale"): ~260,000-300,000 rows/s on one core of our machines (write_split to a null S3
-# client); Lambda at 1024 MB has ~0.58 vCPU, so ~150,000 rows/s, or ~30,000 rows/s by the older, slower
-# measurement in template.yaml. 2,000,000 rows (~240 MB of CSV) then take 15-70 s of the 600 s timeout.
+# Sizing (README "Scale"): ~530,000-570,000 rows/s on one core of our machines (bench: datagen, S3 a sink);
+# Lambda at 1024 MB has ~0.58 vCPU, so ~300,000 rows/s, or ~30,000 rows/s by the older, much slower
+# measurement in template.yaml. 2,000,000 rows (~200 MB of CSV) then take 7-70 s of the 600 s timeout.
 DEFAULT_SHARD_ROWS = 2_000_000
 # Each shard is one Map iteration and one item of the state (256 KiB at most): a bound on both.
 MAX_SHARDS = 400

@@ -210,7 +210,6 @@ def test_datagen_reports_speed_and_memory_for_every_size(datagen_result: dict[st
         "300": memory["rss_growth_mib"],
         "400": limit["rss_growth_mib"],
     }
-    assert datagen_result["rss_levels_off"] in (True, False)
     assert set(datagen_result["meets_target"]) == {
         "handler_moto_rows_per_second",
         "generation_only_rows_per_second",

@@ -7,8 +7,11 @@ hundred rows make five shards.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -114,3 +117,63 @@ def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_n
     written = [uri for uri in engine.list_s3(f"s3://{engine.bucket}/runs/") if "part-00002" in uri]
     assert written == []  # the failing shard's train and validation parts were removed
     assert engine.sagemaker_requests == []  # no tuning job on an incomplete data set
+
+
+def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_or_the_engine_closes(
+    make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on AWS, a failed Map ends the execution while other iterations' invocations run on; the engine waits
+    for them, so what they write is in S3 when the result is read and none of their S3 calls can outlive the
+    fake AWS environment (an earlier engine let one reach for the real S3 after it closed)."""
+    engine = make_engine(parameters=SHARDED)
+    function = engine._function("GenerateDatasetFunction")
+    module: Any = function.module
+    real_write_split = module.write_split
+    finished: list[str] = []
+    failed = threading.Event()
+
+    def write_split(client: Any, bucket: str, key: str, *args: Any, **kwargs: Any) -> float:
+        if "/test/part-00002.csv" in key:
+            # Fail only once another shard's invocation is in flight (handlers take turns: they share the
+            # process's environment), so that one runs after the execution has failed.
+            deadline = time.monotonic() + 10
+            while engine._handlers_running < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert engine._handlers_running >= 2
+            failed.set()
+            raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
+        if failed.is_set():
+            time.sleep(0.5)  # a shard still writing well after the execution failed
+        written = real_write_split(client, bucket, key, *args, **kwargs)
+        if "/test/" in key:
+            finished.append(key.rpartition("/")[2])
+        return written
+
+    monkeypatch.setattr(module, "write_split", write_split)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED" and result.error == "DatasetWriteError"
+    assert engine._handlers_running == 0
+    shard_invocations = function.invocations - 1  # the first is the plan
+    assert len(finished) == shard_invocations - 1  # every shard invoked but the failing one ran to its end
+    assert len(finished) >= 1
+    for part in finished:
+        files = [uri for uri in engine.list_s3(f"s3://{engine.bucket}/runs/") if uri.endswith(part)]
+        assert len(files) == 4, part  # train, validation, test and labels
+
+
+def test_no_handler_starts_once_the_engine_is_closing(make_engine: Callable[..., Engine]) -> None:
+    engine = make_engine()
+    function = engine._function("ExtractModelNameFunction")
+    with engine._handlers_idle:
+        engine._closing = True
+    try:
+        response, errored = engine.invoke_handler(function, b"{}")
+    finally:
+        with engine._handlers_idle:
+            engine._closing = False
+
+    assert errored
+    assert json.loads(response)["errorType"] == "Offline.EngineClosed"
+    assert function.module is not None
