@@ -61,7 +61,7 @@ N_FEATURES = 10
 PART_SIZE = 8 * 1024 * 1024
 RUNS_PREFIX = "runs"
 # Rows (train + validation + test) one invocation writes at most; above it the data set is sharded.
-# Sizing (README "Scale"): ~530,000-570,000 rows/s on one core of our machines (bench: datagen, S3 a sink);
+# Sizing (README "Scale"): ~530,000-580,000 rows/s on one core of our machines (bench: datagen, S3 a sink);
 # Lambda at 1024 MB has ~0.58 vCPU, so ~300,000 rows/s, or ~30,000 rows/s by the older, much slower
 # measurement in template.yaml. 2,000,000 rows (~200 MB of CSV) then take 7-70 s of the 600 s timeout.
 DEFAULT_SHARD_ROWS = 2_000_000
