@@ -33,6 +33,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -258,11 +259,13 @@ def moto_server_handler() -> Iterator[ModuleType]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The server logs every request on stderr: a file, not a pipe nobody reads until it fills and blocks.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in the finally below
     server = subprocess.Popen(  # noqa: S603 -- our own interpreter and moto's module, fixed arguments
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=fake_aws_env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     endpoint = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "BUCKET_NAME": BUCKET}
     try:
@@ -275,10 +278,9 @@ def moto_server_handler() -> Iterator[ModuleType]:
                     break
                 except EndpointConnectionError:
                     if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(
-                            "moto's server did not start: "
-                            + (server.stderr.read().decode(errors="replace")[-2000:] if server.stderr else "")
-                        ) from None
+                        log.seek(0)
+                        said = log.read().decode(errors="replace")[-2000:]
+                        raise RuntimeError(f"moto's server did not start: {said}") from None
                     time.sleep(0.1)
             app = load_handler("generate_dataset")
             try:
@@ -292,6 +294,7 @@ def moto_server_handler() -> Iterator[ModuleType]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
 
 
 def memory_worker(train_rows: int, traced: bool = True) -> dict[str, Any]:

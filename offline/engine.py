@@ -259,6 +259,15 @@ def sagemaker_error_cause(error: Any) -> str:
 
 _ACTIVE_LOCK = threading.Lock()
 _active_engine: Engine | None = None
+# Why the last engine could not close (it keeps the lock and its fake AWS environment), or None.
+_stuck_engine: str | None = None
+
+
+def _asl_threads() -> list[threading.Thread]:
+    """moto's list of every thread its state machine interpreter started (executions, Map workers, tasks)."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    return TMP_THREADS
 
 
 def _emulator() -> Any:
@@ -614,6 +623,7 @@ class Engine:
         self._handlers_running = 0
         self._handlers_idle = threading.Condition()
         self._closing = False
+        self._asl_thread_mark = 0
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -626,7 +636,8 @@ class Engine:
     def __enter__(self) -> Engine:
         global _active_engine
         if not _ACTIVE_LOCK.acquire(blocking=False):
-            raise OfflineRunError("another offline engine is running in this process")
+            raise OfflineRunError(_stuck_engine or "another offline engine is running in this process")
+        self._asl_thread_mark = len(_asl_threads())
         try:
             self._start()
         except BaseException as e:
@@ -639,16 +650,19 @@ class Engine:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        global _active_engine
+        global _active_engine, _stuck_engine
         with self._handlers_idle:
             self._closing = True  # no handler starts any more
-        if not self._wait_for_handlers(self._handler_drain_seconds()):
+        seconds = self._handler_drain_seconds()
+        if not self._drain(self._asl_thread_mark, seconds):
             # Leaving the mock now would let their AWS calls go to whatever account the machine's own
-            # credentials reach: keep it, and the engine's lock, and say so.
-            raise OfflineRunError(
-                f"{self._handlers_running} Lambda handler(s) still running "
-                f"{self._handler_drain_seconds():g} s after the end; the fake AWS environment stays in place"
+            # credentials reach: the fake AWS environment and the engine's lock stay, and say why.
+            _stuck_engine = (
+                f"an earlier offline engine could not close: {self._running_description()} still running "
+                f"{seconds:g} s after its end, so its fake AWS environment stays in place in this process"
             )
+            raise OfflineRunError(_stuck_engine)
+        _stuck_engine = None
         try:
             self._exit.close()
         finally:
@@ -659,10 +673,35 @@ class Engine:
         """The longest function timeout in the template, and a margin: no handler should run longer."""
         return max((f.timeout_seconds for f in self.functions.values()), default=0) + HANDLER_DRAIN_MARGIN
 
-    def _wait_for_handlers(self, timeout: float) -> bool:
-        """Waits until no handler runs; False if some still do after ``timeout`` seconds."""
-        with self._handlers_idle:
-            return self._handlers_idle.wait_for(lambda: self._handlers_running == 0, timeout)
+    def _drain(self, thread_mark: int, timeout: float) -> bool:
+        """Waits until no handler runs and the state machine threads started since ``thread_mark`` (an index
+        into moto's list of them) have ended; False if that is not so after ``timeout`` seconds.
+
+        Handlers alone are not enough: a Map's worker can be between its last check of the execution and its
+        Lambda call, with no handler running yet.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = [
+                t
+                for t in _asl_threads()[thread_mark:]
+                if t.is_alive() and t is not threading.current_thread()
+            ]
+            with self._handlers_idle:
+                if not pending and self._handlers_running == 0:
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if pending:
+                pending[0].join(min(left, POLL_SECONDS))
+            else:
+                with self._handlers_idle:
+                    self._handlers_idle.wait_for(lambda: self._handlers_running == 0, min(left, POLL_SECONDS))
+
+    def _running_description(self) -> str:
+        threads = sum(t.is_alive() for t in _asl_threads()[self._asl_thread_mark :])
+        return f"{self._handlers_running} Lambda handler(s) and {threads} state machine thread(s)"
 
     def _start(self) -> None:
         from moto import mock_aws
@@ -981,6 +1020,7 @@ class Engine:
         started = time.monotonic()
         self._on_event = on_event
         self._execution_ended.clear()
+        thread_mark = len(_asl_threads())
         try:
             execution_arn = self.sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(input_value)
@@ -1003,8 +1043,11 @@ class Engine:
             self._on_event = None
         # Handlers the execution left running (a failed Map's other iterations) finish first: what the run
         # wrote is then all in S3 when its result is read.
-        if not self._wait_for_handlers(self._handler_drain_seconds()):
-            raise OfflineRunError(f"execution {name} ended, but Lambda handlers it started are still running")
+        left = max(timeout_seconds - (time.monotonic() - started), 0.0) + HANDLER_DRAIN_MARGIN
+        if not self._drain(thread_mark, min(self._handler_drain_seconds(), left)):
+            raise OfflineRunError(
+                f"execution {name} ended, but {self._running_description()} it started are still running"
+            )
         output = description.get("output")
         return RunResult(
             execution_arn=execution_arn,

@@ -61,7 +61,7 @@ N_FEATURES = 10
 PART_SIZE = 8 * 1024 * 1024
 RUNS_PREFIX = "runs"
 # Rows (train + validation + test) one invocation writes at most; above it the data set is sharded.
-# Sizing (README "Scale"): ~530,000-580,000 rows/s on one core of our machines (bench: datagen, S3 a sink);
+# Sizing (README "Scale"): ~530,000-585,000 rows/s on one core of our machines (bench: datagen, S3 a sink);
 # Lambda at 1024 MB has ~0.58 vCPU, so ~300,000 rows/s, or ~30,000 rows/s by the older, much slower
 # measurement in template.yaml. 2,000,000 rows (~200 MB of CSV) then take 7-70 s of the 600 s timeout.
 DEFAULT_SHARD_ROWS = 2_000_000
@@ -243,42 +243,54 @@ class S3StreamWriter:
     """Writes an object in parts so memory stays flat; aborts the multipart upload on any failure.
 
     Every part but the last is exactly ``part_size`` bytes; objects smaller than one part go up with a
-    single PutObject. ``write`` takes ASCII text or bytes. A part is sent by a background thread while the
-    caller makes the next one (at most one part in flight: memory stays at about two parts); its failure is
-    raised by the next ``write``, ``close`` or ``abort``.
+    single PutObject. ``write`` takes ASCII text or bytes-like data. A part is sent by a background thread
+    while the caller writes the next one; before the next part is joined, the one in flight is waited for,
+    so the writer holds at most two parts (the one being sent and the one being filled) and a chunk. A part's
+    failure is raised by the ``write`` that completes the next part, or by ``close``; ``abort``, which
+    cleans up after a failure, waits for it and lets it go.
     """
 
     def __init__(self, client: Any, bucket: str, key: str, part_size: int | None = None) -> None:
         self.client, self.bucket, self.key = client, bucket, key
         self.part_size = PART_SIZE if part_size is None else part_size
         # What is written but not sent yet, as written: a part is joined once, when it is full (no growing
-        # buffer to copy from).
-        self._chunks: deque[bytes] = deque()
+        # buffer to copy from); a chunk split between two parts leaves a view of its rest, not a copy.
+        self._chunks: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._sender: ThreadPoolExecutor | None = None
         self._in_flight: Future[dict[str, Any]] | None = None
+        self._closed = False
         self.bytes_written = 0
         self.completed = False  # the object exists in S3
 
-    def write(self, data: str | bytes | bytearray) -> None:
-        chunk = data.encode("ascii") if isinstance(data, str) else bytes(data)
+    def write(self, data: str | bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise ValueError(f"s3://{self.bucket}/{self.key}: write after close or abort")
+        if isinstance(data, str):
+            chunk = data.encode("ascii")
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            chunk = bytes(data)  # a copy: the caller may change a bytearray afterwards
+        else:
+            raise TypeError(f"write takes str or bytes-like data, not {type(data).__name__}")
         if chunk:
             self._chunks.append(chunk)
             self._buffered += len(chunk)
         while self._buffered >= self.part_size:
+            self._wait_for_part()  # before joining the next part: two parts at most in memory
             self._upload_part(self._take(self.part_size))
 
     def _take(self, size: int) -> bytes:
         """The first ``size`` bytes written and not sent yet, joined."""
-        taken: list[bytes] = []
+        taken: list[bytes | memoryview] = []
         missing = size
         while missing:
             chunk = self._chunks.popleft()
             if len(chunk) > missing:
-                self._chunks.appendleft(chunk[missing:])
-                chunk = chunk[:missing]
+                rest = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
+                self._chunks.appendleft(rest[missing:])
+                chunk = rest[:missing]
             taken.append(chunk)
             missing -= len(chunk)
         self._buffered -= size
@@ -316,6 +328,9 @@ class S3StreamWriter:
             self._sender = None
 
     def close(self) -> None:
+        if self.completed:
+            return
+        self._closed = True
         if self._upload_id is None:
             body = self._take(self._buffered)
             self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, ContentType="text/csv")
@@ -323,6 +338,7 @@ class S3StreamWriter:
             self.completed = True
             return
         if self._buffered:
+            self._wait_for_part()
             self._upload_part(self._take(self._buffered))
         self._wait_for_part()
         self._stop_sender()
@@ -332,6 +348,7 @@ class S3StreamWriter:
         self.completed = True
 
     def abort(self) -> None:
+        self._closed = True
         # The part in flight is let finish (its error, if any, is not the one to report), then the upload is
         # aborted, which discards its parts. A completed upload cannot be aborted any more (NoSuchUpload):
         # its object is deleted instead.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from offline.engine import Engine
+from offline.engine import Engine, OfflineRunError
 from tests.offline.conftest import FEW_JOBS, FUNCTIONS_DIR, SMALL_INPUT
 from tests.offline.test_workflow import HAPPY_PATH
 
@@ -177,3 +178,42 @@ def test_no_handler_starts_once_the_engine_is_closing(make_engine: Callable[...,
     assert errored
     assert json.loads(response)["errorType"] == "Offline.EngineClosed"
     assert function.module is not None
+
+
+def test_an_engine_whose_handler_outlives_the_drain_keeps_its_fake_aws_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine never leaves the fake AWS environment while a handler still runs: it refuses to close,
+    the next engine names the reason, and closing works once the handler has ended."""
+    engine = Engine(parameters=FEW_JOBS)
+    engine.__enter__()
+    function = engine._function("ExtractModelNameFunction")
+    release = threading.Event()
+
+    def stuck(event: Any, context: Any) -> dict[str, Any]:
+        release.wait(30)
+        return {}
+
+    monkeypatch.setattr(function.module, "lambda_handler", stuck)
+    monkeypatch.setattr(engine, "_handler_drain_seconds", lambda: 0.3)
+    caller = threading.Thread(target=engine.invoke_handler, args=(function, b"{}"))
+    caller.start()
+    try:
+        deadline = time.monotonic() + 10
+        while engine._handlers_running == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        with pytest.raises(OfflineRunError, match=r"1 Lambda handler\(s\) .* still running"):
+            engine.__exit__(None, None, None)
+        assert os.environ["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull  # the fake environment is still there
+        with pytest.raises(OfflineRunError, match="an earlier offline engine could not close"):
+            Engine(parameters=FEW_JOBS).__enter__()
+    finally:
+        release.set()
+        caller.join(10)
+    assert not caller.is_alive()
+
+    engine.__exit__(None, None, None)  # drained now: closes and releases the lock
+
+    with Engine(parameters=FEW_JOBS) as again:
+        assert again._handlers_running == 0

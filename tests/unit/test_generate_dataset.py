@@ -10,6 +10,7 @@ import random
 import re
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -611,6 +612,7 @@ def _sender_threads() -> list[threading.Thread]:
 def test_stream_writer_sends_a_part_in_the_background_one_at_a_time(
     app: ModuleType, bucket: str, s3_client: Any, small_parts: int
 ) -> None:
+    existing = set(_sender_threads())  # threads another test may have left are not this writer's
     client = GatedClient(s3_client)
     writer = app.S3StreamWriter(client, bucket, "background.csv")
 
@@ -626,19 +628,21 @@ def test_stream_writer_sends_a_part_in_the_background_one_at_a_time(
     assert client.started == [1] and sent.is_alive()
     client.release.set()
     sent.join(10)
+    assert not sent.is_alive()
     writer.close()
 
     assert client.started == [1, 2]
     assert client.most_running == 1
     assert read_object(s3_client, bucket, "background.csv") == b"a" * small_parts + b"b" * small_parts
     assert writer.bytes_written == 2 * small_parts
-    assert _sender_threads() == []
+    assert set(_sender_threads()) <= existing
 
 
 @pytest.mark.parametrize("raised_by", ["write", "close"])
 def test_part_failing_in_the_background_is_raised_by_the_next_call_and_nothing_is_left(
     app: ModuleType, bucket: str, s3_client: Any, small_parts: int, raised_by: str
 ) -> None:
+    existing = set(_sender_threads())
     client = RecordingClient(s3_client, fail="upload_part", nth=1)
 
     with (
@@ -653,7 +657,109 @@ def test_part_failing_in_the_background_is_raised_by_the_next_call_and_nothing_i
     assert [op for op, _ in client.calls].count("abort_multipart_upload") == 1
     assert open_uploads(s3_client, bucket) == []
     assert all_keys(s3_client, bucket) == set()
-    assert _sender_threads() == []
+    assert set(_sender_threads()) <= existing
+
+
+class SlowSink:
+    """An S3 client that keeps only sizes and takes ``delay`` seconds per part (a slow network)."""
+
+    def __init__(self, delay: float = 0.02) -> None:
+        self.delay = delay
+        self.parts: list[int] = []
+        self.objects: dict[str, int] = {}
+        self.aborted = 0
+
+    def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        return {"UploadId": "u"}
+
+    def upload_part(self, *, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:
+        time.sleep(self.delay)
+        self.parts.append(len(Body))
+        return {"ETag": f'"{PartNumber}"'}
+
+    def complete_multipart_upload(self, *, Key: str, **_: Any) -> dict[str, Any]:
+        self.objects[Key] = sum(self.parts)
+        return {}
+
+    def put_object(self, *, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self.objects[Key] = len(Body)
+        return {}
+
+    def abort_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        self.aborted += 1
+        return {}
+
+
+def test_stream_writer_holds_at_most_two_parts_while_one_is_being_sent(app: ModuleType) -> None:
+    """The part in flight is waited for before the next one is joined: the one being sent and the one being
+    filled, not a third (measured with tracemalloc, the parts 1 MiB, the chunks 64 KiB)."""
+    part = 1024 * 1024
+    chunk = b"7" * (64 * 1024)
+    client = SlowSink()
+    writer = app.S3StreamWriter(client, "bucket", "k.csv", part_size=part)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(96):  # 6 MiB: six parts, each chunk its own object (as a batch's text is)
+            writer.write(bytearray(chunk))
+        writer.close()
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+    assert client.parts == [part] * 6
+    assert peak < 2.5 * part, peak
+
+
+@pytest.mark.parametrize("kind", [str, bytes, bytearray, memoryview])
+def test_stream_writer_takes_text_and_bytes_like_data_in_chunks_larger_than_a_part(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int, kind: type
+) -> None:
+    text = "".join(f"{i:07d}\n" for i in range(12_000))  # 96,000 bytes: almost six 16 KiB parts at once
+    data = text if kind is str else kind(text.encode())
+
+    with app.S3StreamWriter(s3_client, bucket, "one-write.csv") as writer:
+        writer.write(data)
+        writer.write(data)
+
+    assert read_object(s3_client, bucket, "one-write.csv") == text.encode() * 2
+    assert writer.bytes_written == 2 * len(text)
+
+
+def test_stream_writer_refuses_other_data_and_writes_after_close(app: ModuleType) -> None:
+    client = SlowSink(delay=0)
+    writer = app.S3StreamWriter(client, "bucket", "k.csv")
+    with pytest.raises(TypeError, match="str or bytes-like data, not int"):
+        writer.write(3)  # bytes(3) would be three NUL bytes
+    writer.write("1.000000\n")
+    writer.close()
+    writer.close()  # a second close changes nothing
+
+    with pytest.raises(ValueError, match="write after close"):
+        writer.write("2.000000\n")
+    assert client.objects == {"k.csv": 9}
+
+
+def test_stream_writer_aborts_when_completing_the_upload_fails(
+    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+) -> None:
+    client = RecordingClient(s3_client, fail="complete_multipart_upload")
+
+    with (
+        pytest.raises(ClientError, match="internal error"),
+        app.S3StreamWriter(client, bucket, "unfinished.csv") as writer,
+    ):
+        writer.write("5" * (3 * small_parts))
+
+    assert [op for op, _ in client.calls].count("abort_multipart_upload") == 1
+    assert open_uploads(s3_client, bucket) == []
+    assert all_keys(s3_client, bucket) == set()
+
+
+def test_batch_of_no_rows_is_empty(app: ModuleType) -> None:
+    labels, lines, squared_noise = app.friedman1_batch(0, random.Random(1), 1.0)
+
+    assert (labels, bytes(lines), squared_noise) == ([], b"", 0)
 
 
 def test_generate_streams_through_multipart_and_writes_the_same_bytes(
