@@ -19,8 +19,7 @@ left in this process (moto's engine, XGBoost) does not slow the garbage collecto
   on Lambda, where S3's work is done elsewhere. Figures: tracemalloc's peak (the memory the handler and boto3
   hold: the measure of streaming, flat when the peaks do not grow with the rows) and the growth of the
   resident set over its level before the call, sampled every 2 ms (it adds what the C allocator keeps after
-  Python frees it: glibc's per-thread arena of the part sender keeps some, up to a plateau), and the
-  untraced call's rows per second (S3's work on the other core).
+  Python frees it), and the untraced call's rows per second (S3's work on the other core).
 """
 
 from __future__ import annotations
