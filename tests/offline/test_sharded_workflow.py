@@ -134,17 +134,18 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
     failed = threading.Event()
 
     def write_split(client: Any, bucket: str, key: str, *args: Any, **kwargs: Any) -> float:
-        if "/test/part-00002.csv" in key:
-            # Fail only once another shard's invocation is in flight (handlers take turns: they share the
-            # process's environment), so that one runs after the execution has failed.
+        if "/test/" in key and not failed.is_set():
+            # The first shard to reach its test file fails, once another shard's invocation is in flight
+            # (handlers take turns: they share the process's environment), so that one runs after the
+            # execution has failed. (The Map starts all five at once, in no fixed order.)
             deadline = time.monotonic() + 10
             while engine._handlers_running < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert engine._handlers_running >= 2
             failed.set()
             raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
-        if failed.is_set():
-            time.sleep(0.5)  # a shard still writing well after the execution failed
+        if failed.is_set() and "/train/" in key:
+            time.sleep(0.3)  # a shard still writing well after the execution failed
         written = real_write_split(client, bucket, key, *args, **kwargs)
         if "/test/" in key:
             finished.append(key.rpartition("/")[2])
