@@ -380,6 +380,16 @@ class S3StreamWriter:
         except Exception:
             logger.exception("could not abort the multipart upload of s3://%s/%s", self.bucket, self.key)
 
+    def discard(self) -> None:
+        """After a failure elsewhere: aborts the upload, or deletes the object if it was completed (half a
+        data set is worse than none). Failures are logged: the error that led here is the one to report."""
+        self.abort_quietly()
+        if self.completed:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self.key)
+            except Exception:
+                logger.exception("could not delete s3://%s/%s", self.bucket, self.key)
+
 
 def write_split(
     client: Any,
@@ -414,15 +424,8 @@ def write_split(
         for writer in writers:
             writer.close()
     except Exception as e:
-        for writer in writers:
-            writer.abort_quietly()
-        # A completed sibling object would be half a data set: remove it.
-        for writer in writers:
-            if writer.completed:
-                try:
-                    client.delete_object(Bucket=bucket, Key=writer.key)
-                except Exception:
-                    logger.exception("could not delete s3://%s/%s", bucket, writer.key)
+        for writer in writers:  # a completed sibling object would be half a data set: it goes too
+            writer.discard()
         raise DatasetWriteError(f"writing s3://{bucket}/{key} failed: {e}") from e
     return squared_noise
 

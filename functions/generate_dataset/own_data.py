@@ -13,13 +13,10 @@ message says what to do: OwnDataNotAllowed, OwnDataNotFound, OwnDataInvalid, Own
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-logger = logging.getLogger()
 
 DATASETS_PREFIX = "datasets/"
 PARAMETER = "ExternalDataBuckets"
@@ -274,7 +271,7 @@ def prepare(
 ) -> dict[str, Any]:
     """Checks the three files, splits the test file under the run's prefix; returns the run's ``dataset``.
 
-    ``writer(client, bucket, key)`` makes a stream writer (``write``, ``close``, ``abort``, ``completed``).
+    ``writer(client, bucket, key)`` makes a stream writer (``write``, ``close``, ``discard``).
     If anything fails, the uploads are aborted and completed objects deleted: nothing partial is left.
     """
     objects, columns = check_and_locate(client, data, project_bucket, allowed)
@@ -288,17 +285,8 @@ def prepare(
         for stream in writers:
             stream.close()
     except BaseException:
-        # The original error is the one to report; a failed clean-up is only logged.
-        for stream in writers:
-            try:
-                stream.abort()
-            except Exception:
-                logger.exception("could not abort the upload of s3://%s/%s", project_bucket, stream.key)
-            if stream.completed:  # half a data set: remove it
-                try:
-                    client.delete_object(Bucket=project_bucket, Key=stream.key)
-                except Exception:
-                    logger.exception("could not delete s3://%s/%s", project_bucket, stream.key)
+        for stream in writers:  # uploads aborted, completed objects deleted; a failed clean-up is logged
+            stream.discard()
         raise
     return {
         "runName": run_name,
