@@ -16,6 +16,9 @@ from typing import Any
 ROOT_NAME = "input"  # the validator's name for the whole input; stripped from key paths
 # The keys that size generated data: ``data`` (your own files) excludes them.
 GENERATED_DATA_KEYS = ("trainRows", "validationRows", "testRows", "noise", "seed")
+# Accepted and dropped, as ASL treats a Comment: the console's Start execution dialog sends
+# {"Comment": "Insert your JSON here"} by default, and that input must run the default workflow.
+IGNORED_KEYS = ("Comment",)
 _TYPE_NAMES = {
     "integer": "a whole number",
     "number": "a number",
@@ -31,7 +34,8 @@ class InvalidExecutionInput(ValueError):
 
 
 def validate_execution_input(execution_input: Any) -> dict[str, Any]:
-    """The input as a dict if it follows the schema (absent or null: ``{}``); else InvalidExecutionInput."""
+    """The input as a dict without the ignored ``Comment`` if it follows the schema (absent or null: ``{}``),
+    else InvalidExecutionInput."""
     if execution_input is None:
         execution_input = {}
     if isinstance(execution_input, Mapping) and not isinstance(execution_input, dict):
@@ -57,7 +61,7 @@ def validate_execution_input(execution_input: Any) -> dict[str, Any]:
         raise InvalidExecutionInput(
             f"maxParallelTrainingJobs must be <= maxTrainingJobs ({_show(jobs)}), got {_show(parallel)}"
         )
-    return execution_input
+    return {key: value for key, value in execution_input.items() if key not in IGNORED_KEYS}
 
 
 def _show(value: Any, limit: int = 80) -> str:

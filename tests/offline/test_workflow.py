@@ -18,6 +18,7 @@ import pytest
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
 
 from offline.engine import Engine
+from tests.conftest import load_event
 from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
 
 HAPPY_PATH = [
@@ -78,9 +79,10 @@ def rmse(engine: Engine, output: dict[str, Any]) -> float:
 def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     make_engine: Callable[..., Engine], sagemaker_events: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    """The console's default input {} with the template's defaults: 10,000 rows, 20 training jobs."""
+    """The console's default input, {"Comment": "Insert your JSON here"}, with the template's defaults:
+    10,000 rows, 20 training jobs. The Comment is ignored (not echoed in the output's input)."""
     engine = make_engine(parameters=None)
-    result = engine.run({})
+    result = engine.run(load_event("execution_input_console_default"))
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == HAPPY_PATH

@@ -96,6 +96,7 @@ def test_schema_lists_every_key_of_the_design_and_rejects_others() -> None:
         "spot",
         "qualityGate",
         "maxTestRmse",
+        "Comment",
     }
     assert SCHEMA["additionalProperties"] is False
     assert PROPERTIES["data"]["additionalProperties"] is False
@@ -235,6 +236,26 @@ def test_unknown_keys_are_named_with_the_allowed_keys(contract: ModuleType, valu
     assert error is not None and error.startswith(message)
 
 
+def test_the_consoles_default_input_runs_the_defaults_its_comment_dropped(contract: ModuleType) -> None:
+    console_default = load_event("execution_input_console_default")
+    assert console_default == {"Comment": "Insert your JSON here"}
+
+    assert contract.validate_execution_input(console_default) == {}
+    assert contract.validate_execution_input({"Comment": "", "trainRows": 500}) == {"trainRows": 500}
+
+
+@pytest.mark.parametrize("comment", [None, 1, ["a"], {"text": "a"}])
+def test_a_comment_must_be_a_string(contract: ModuleType, comment: Any) -> None:
+    assert error_of(contract, {"Comment": comment}) == f"Comment must be a string, got {json.dumps(comment)}"
+
+
+@pytest.mark.parametrize("key", ["comment", "COMMENT", "Comments"])
+def test_only_comment_is_ignored_other_unknown_keys_still_fail(contract: ModuleType, key: str) -> None:
+    error = error_of(contract, {"Comment": "run", key: "x"})
+    assert error is not None
+    assert error.startswith(f"unknown key '{key}' (did you mean 'Comment'?) in the execution input")
+
+
 @pytest.mark.parametrize("key", GENERATED_DATA_KEYS)
 def test_data_excludes_every_generated_data_key(contract: ModuleType, key: str) -> None:
     value = {"data": DATA, key: PROPERTIES[key].get("minimum", 1)}
@@ -354,6 +375,7 @@ def test_numeric_bounds_are_the_template_parameters_bounds(template: dict[str, A
         "execution_input_overrides",
         "execution_input_all_overrides",
         "execution_input_own_data",
+        "execution_input_console_default",
     ],
 )
 def test_example_inputs_are_valid(contract: ModuleType, name: str) -> None:
@@ -374,6 +396,7 @@ def test_every_execution_input_example_is_tested() -> None:
     names = {path.stem for path in EVENTS_DIR.glob("execution_input_*.json")}
     assert names == {
         "execution_input_default",
+        "execution_input_console_default",
         "execution_input_overrides",
         "execution_input_all_overrides",
         "execution_input_own_data",
