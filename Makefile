@@ -7,10 +7,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo demo-own-data report test unit static lint build validate mapping schema clean
+.PHONY: help venv offline-venv mermaid-parser report-png demo demo-own-data report test unit static lint build validate mapping schema clean
 
 help:
-	@echo "make demo      run the state machine end to end offline (INPUT=events/<file>.json for another input)"
+	@echo "make demo      run the state machine end to end offline (INPUT=events/<file>.json or INPUT='{...}', ARGS='--max-jobs 4')"
 	@echo "make demo-own-data  the same with your own data: events/own-data/*.csv and its execution input"
 	@echo "make report    the report of a cloud execution: EXECUTION_ARN=arn:... [PROFILE=name] [REGION=region]"
 	@echo "make test      run every offline test (sets up .venv on first use)"
@@ -19,33 +19,51 @@ help:
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make mapping   regenerate the XGBoost image registry map in template.yaml"
 	@echo "make schema    regenerate the execution input validator from schema/execution-input.schema.json"
-	@echo "make clean     remove build output and the virtual environment"
+	@echo "make report-png  render the default run's report and a failed tuning run's report to PNG (headless Chromium)"
+	@echo "make clean     remove build output and the virtual environments (keeps reports/)"
+	@echo "PYTHON=/path/to/python3.13  the interpreter for the virtual environments (default: found by .ci/find-python)"
 
-$(VENV)/.installed: requirements-dev.txt
-	@test -x $(PY) || $$(bash .ci/find-python) -m venv $(VENV)
+# The interpreter the virtual environments are made with: Python 3.13 (the Lambda runtime's version), found by
+# .ci/find-python unless named: make PYTHON=/path/to/python3.13 demo
+PYTHON ?=
+NEW_VENV = python="$(PYTHON)"; \
+	if [ -z "$$python" ]; then python="$$(bash .ci/find-python)" || exit 1; fi; \
+	"$$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null \
+	|| { echo "make: PYTHON=$$python is not a Python 3.13 interpreter; name one: make PYTHON=/path/to/python3.13 ..." >&2; exit 1; }; \
+	"$$python" -m venv
+
+# Two steps: `make demo` installs only what the offline run needs (requirements-offline.txt), `make test` and
+# the other development targets add the tools (requirements-dev.txt).
+$(VENV)/.offline: requirements-offline.txt
+	@test -x $(PY) || { $(NEW_VENV) $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-offline.txt
+	@touch $@
+
+$(VENV)/.installed: requirements-dev.txt $(VENV)/.offline
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
+offline-venv: $(VENV)/.offline
 
 # The real definition on moto's Step Functions engine, the real handlers, SageMaker emulated on the CPU.
-demo: venv
-	$(PY) -m offline $(if $(INPUT),--input $(INPUT))
+demo: offline-venv
+	$(PY) -m offline $(if $(INPUT),--input '$(INPUT)') $(ARGS)
 
 # The own-data example offline: its three CSV files (events/own-data/) put into the emulated S3 first.
 OWN_DATA_BUCKET := s3://example-ml-datasets/housing
-demo-own-data: venv
+demo-own-data: offline-venv
 	$(PY) -m offline --input events/execution_input_own_data.json \
 		$(foreach f,train validation test,--upload events/own-data/$(f).csv=$(OWN_DATA_BUCKET)/$(f).csv)
 
 # The report of a finished cloud execution: reads it (DescribeExecution) and its objects in S3 with your
 # credentials, writes reports/<run name>/report.html. The offline run (make demo) writes one at its end.
-report: venv
+report: offline-venv
 	@test -n "$(EXECUTION_ARN)" || { echo "usage: make report EXECUTION_ARN=arn:aws:states:<region>:<account>:execution:<state machine>:<name> [PROFILE=name] [REGION=region]" >&2; exit 2; }
 	$(PY) -m report --execution-arn "$(EXECUTION_ARN)" $(if $(PROFILE),--profile "$(PROFILE)") $(if $(REGION),--region "$(REGION)")
 
-test: lint
+test: lint mermaid-parser
 	$(PY) -m pytest
 
 unit: venv
@@ -58,7 +76,7 @@ static: venv
 CHECKOV_VENV := .venv-checkov
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
-	@test -x $(CHECKOV_VENV)/bin/python || $$(bash .ci/find-python) -m venv $(CHECKOV_VENV)
+	@test -x $(CHECKOV_VENV)/bin/python || { $(NEW_VENV) $(CHECKOV_VENV); }
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	@touch $@
@@ -76,6 +94,7 @@ validate: venv
 	sam validate --lint
 	cfn-lint template.yaml
 
+# sam builds a python3.13 function with the python3.13 on PATH: the virtual environment's.
 build: venv
 	sam build
 
@@ -85,11 +104,21 @@ mapping: venv
 schema: venv
 	$(PY) scripts/generate_input_validator.py
 
+# Keeps reports/ (the runs' reports): remove it yourself when you no longer want them.
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis reports
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) $(MERMAID_DIR)/node_modules .pytest_cache .ruff_cache .hypothesis
 
 # Measures the project's claims (model quality against the sample, offline run time, data set generation
 # speed and memory, handler cold start): prints a table, writes bench/results.json. QUICK=1: fewer runs.
 .PHONY: bench
 bench: venv
 	$(PY) -m bench.run $(if $(QUICK),--quick)
+
+# Mermaid's own parser for tests/static/test_mermaid.py, pinned by its package-lock.json (npm ci; Node 20+).
+MERMAID_DIR := tests/static/mermaid
+mermaid-parser: $(MERMAID_DIR)/node_modules/.package-lock.json
+
+$(MERMAID_DIR)/node_modules/.package-lock.json: $(MERMAID_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "make: npm (Node.js 20 or later) is needed to check the Mermaid diagrams" >&2; exit 1; }
+	npm ci --prefix $(MERMAID_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
