@@ -122,3 +122,8 @@ $(MERMAID_DIR)/node_modules/.package-lock.json: $(MERMAID_DIR)/package-lock.json
 	@command -v npm >/dev/null || { echo "make: npm (Node.js 20 or later) is needed to check the Mermaid diagrams" >&2; exit 1; }
 	npm ci --prefix $(MERMAID_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Look at the report as a person first sees it: the default run's and a failed tuning run's, rendered to
+# reports/png/*.png by headless Chromium (Debian package chromium: apt-get install chromium).
+report-png: offline-venv
+	$(PY) -m report.screenshots

@@ -147,7 +147,7 @@ def build_report(
     page = render(
         data,
         console_links(execution_arn, data) if links else {},
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     )
     path = Path(out_dir) / data.run_name / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
