@@ -101,7 +101,8 @@ def objective_figure(history: Mapping[str, Any]) -> str | None:
             steps_y.append(best)
             if not low <= value <= high:
                 above[0].append(index)
-                above[1].append(high if value > high else low)
+                edge = (high - (high - low) * 0.03) if value > high else (low + (high - low) * 0.03)
+                above[1].append(edge)
                 continue
             group = "stopped" if job.get("status") == "Stopped" else "completed"
             groups[group][0].append(index)
@@ -129,7 +130,6 @@ def objective_figure(history: Mapping[str, Any]) -> str | None:
                 s=45,
                 marker="v" if maximize else "^",
                 color=GREY,
-                clip_on=False,
                 label=f"{side} the plotted range (value in the table)",
                 zorder=3,
             )
@@ -148,7 +148,8 @@ def objective_figure(history: Mapping[str, Any]) -> str | None:
         axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=12))
         axes.set_xlabel("training job, in the order they started")
         axes.set_ylabel(f"{metric} ({'higher' if maximize else 'lower'} is better)")
-        axes.legend(loc="upper right", fontsize=8, framealpha=0.9)
+        # Below the plot: inside it would hide jobs.
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False)
         return _svg(figure, f"{metric} of each training job and the best so far")
 
 
@@ -206,9 +207,9 @@ def importance_figure(values: Mapping[str, float]) -> str | None:
         return None
     names = list(values)[::-1]  # the most important at the top
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(figsize=(5.2, 0.35 * len(names) + 1.0))
+        figure, axes = plt.subplots(figsize=(6, 0.3 * len(names) + 1.0))
         bars = axes.barh(names, [values[n] for n in names], color=BLUE)
-        axes.bar_label(bars, labels=[f"{values[n]:.0%}" for n in names], padding=3, fontsize=8)
+        axes.bar_label(bars, labels=[f"{values[n]:.0%}" for n in names], padding=3)
         axes.set_xlim(0, max(1.0, max(values.values()) * 1.15))
         axes.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         axes.set_xlabel("share of the objective's variance (fANOVA)")

@@ -232,6 +232,8 @@ def render(data: RunData, links: Mapping[str, str] | None = None, generated: str
     if data.history is None:
         problems.append(f"No training job history: {_why_missing(data, 'history')}.")
     if test is None:
+        # Said once, with the reason when the run's end explains it.
+        problems = [p for p in problems if not p.lower().startswith("no predictions")]
         problems.append(f"No predictions: {_why_missing(data, 'predictions')}.")
     context = {
         "run_name": data.run_name,

@@ -15,8 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from offline.__main__ import Progress, write_report
-from offline.__main__ import main as offline_main
+from offline.__main__ import Progress, _log_warnings_to_stderr, write_report
 from offline.engine import Engine
 
 DEFAULT_OUT_DIR = Path("reports") / "png"
@@ -31,7 +30,9 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--hide-scrollbars",
 )
+# Width and height of each page's screenshot: about the height of the page.
 WINDOW = (1280, 3000)
+WINDOWS = {"default-run": WINDOW, "tuning-failed-run": (1280, 1700)}
 
 
 class ScreenshotError(RuntimeError):
@@ -68,26 +69,22 @@ def screenshot(page: Path, png: Path, size: tuple[int, int] = WINDOW) -> Path:
     return png
 
 
-def default_run(report_dir: Path) -> Path:
-    """The default offline run (input {}), as ``make demo`` runs it; the path of its report."""
-    status = offline_main(["--quiet", "--report-dir", str(report_dir), "--name", "default-run"])
-    if status != 0:
-        raise ScreenshotError(f"the default offline run ended with exit status {status}")
-    return report_dir / "default-run" / "report.html"
-
-
-def tuning_failed_run(report_dir: Path) -> Path:
-    """A run whose every training job fails: the tuning job fails and the run ends in Tuning Failed."""
-    with Engine() as engine:
-        engine.sagemaker.fail_training_jobs_when(
-            lambda name, hyperparameters: "AlgorithmError: training ran out of memory (an example failure)"
-        )
-        result = engine.run({"trainRows": 2000}, name="tuning-failed-run")
-        if result.status != "FAILED":
-            raise ScreenshotError(f"the tuning-failed run ended {result.status}, not FAILED")
+def run_and_report(report_dir: Path, name: str, *, fail_training: bool = False) -> Path:
+    """One offline run with the template's defaults and input {} (what ``make demo`` runs); with
+    ``fail_training`` every training job fails, so the tuning job fails and the run ends in Tuning Failed.
+    Returns the path of the run's report."""
+    with _log_warnings_to_stderr(enabled=False), Engine() as engine:
+        if fail_training:
+            engine.sagemaker.fail_training_jobs_when(
+                lambda job, hyperparameters: "AlgorithmError: training ran out of memory (an example failure)"
+            )
+        result = engine.run({}, name=name)
+        expected = "FAILED" if fail_training else "SUCCEEDED"
+        if result.status != expected:
+            raise ScreenshotError(f"the run {name} ended {result.status}, not {expected}: {result.error}")
         path = write_report(engine, result, report_dir, Progress(sys.stderr, enabled=False))
     if path is None:
-        raise ScreenshotError("the tuning-failed run's report was not written")
+        raise ScreenshotError(f"the report of the run {name} was not written")
     return path
 
 
@@ -98,9 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         chromium()
         reports = args.out_dir / "html"
-        pages = {"default-run": default_run(reports), "tuning-failed-run": tuning_failed_run(reports)}
+        pages = {
+            "default-run": run_and_report(reports, "default-run"),
+            "tuning-failed-run": run_and_report(reports, "tuning-failed-run", fail_training=True),
+        }
         for name, page in pages.items():
-            print(screenshot(page, args.out_dir / f"{name}.png"))
+            print(screenshot(page, args.out_dir / f"{name}.png", WINDOWS[name]))
     except ScreenshotError as e:
         print(f"report-png: {e}", file=sys.stderr)
         return 1

@@ -3,12 +3,12 @@
 The schema is the single source of the input contract. fastjsonschema compiles it to plain Python at build
 time (``compile_to_code``); the generated module is committed in functions/generate_dataset/, so the
 function validates with the standard library alone: no runtime dependency, no compilation at cold start
-(measured in the report of issue 4: see README "Execution input"). Annotations (title, description) are
+(measured: see docs/execution-input.md, "How the input is validated"). Annotations (title, description) are
 left out of the generated code: they do not change what is valid and would only make it larger. The
 generated code imports its exception classes from fastjsonschema; they are defined in the module instead.
 
-The README's table of the execution input ("Execution input") is rendered from the same schema, between
-its BEGIN/END markers.
+The table of the execution input's keys in docs/execution-input.md is rendered from the same schema,
+between its BEGIN/END markers.
 
 Usage: python scripts/generate_input_validator.py [--check]   (make schema)
 """
@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "execution-input.schema.json"
 TARGET = ROOT / "functions" / "generate_dataset" / "input_validator.py"
-README = ROOT / "README.md"
+TABLE_PAGE = ROOT / "docs" / "execution-input.md"
 TABLE_BEGIN = "<!-- BEGIN GENERATED execution input table: make schema -->"
 TABLE_END = "<!-- END GENERATED execution input table -->"
 ANNOTATIONS = {"title", "description", "examples", "$comment", "default"}
@@ -120,7 +120,7 @@ def _allowed(spec: dict[str, Any], defs: dict[str, Any]) -> str:
 
 
 def render_table(schema: dict[str, Any]) -> str:
-    """The README table: one row per key (the keys of ``data`` as ``data.<key>``), from the schema."""
+    """The keys' table: one row per key (the keys of ``data`` as ``data.<key>``), from the schema."""
     defs = schema.get("$defs", {})
     rows = ["| Key | Type | Allowed | Meaning |", "|---|---|---|---|"]
 
@@ -135,20 +135,21 @@ def render_table(schema: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render_readme(readme: str) -> str:
+def render_table_page(page: str) -> str:
+    """The page (docs/execution-input.md) with its generated table replaced."""
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    start, end = readme.find(TABLE_BEGIN), readme.find(TABLE_END)
+    start, end = page.find(TABLE_BEGIN), page.find(TABLE_END)
     if start < 0 or end < start:
-        raise SystemExit(f"README.md has no {TABLE_BEGIN} ... {TABLE_END} block")
-    return readme[: start + len(TABLE_BEGIN)] + "\n" + render_table(schema) + readme[end:]
+        raise SystemExit(f"{TABLE_PAGE.relative_to(ROOT)} has no {TABLE_BEGIN} ... {TABLE_END} block")
+    return page[: start + len(TABLE_BEGIN)] + "\n" + render_table(schema) + page[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the generated module is out of date")
     args = parser.parse_args(argv)
-    readme = README.read_text(encoding="utf-8")
-    outputs = {TARGET: render(), README: render_readme(readme)}
+    page = TABLE_PAGE.read_text(encoding="utf-8")
+    outputs = {TARGET: render(), TABLE_PAGE: render_table_page(page)}
     stale = []
     for path, text in outputs.items():
         current = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{names} out of date with {SCHEMA.relative_to(ROOT)}: run make schema")
         return 1
     if not stale:
-        print("the validator and the README table are up to date with the schema")
+        print("the validator and the keys' table are up to date with the schema")
     return 0
 
 

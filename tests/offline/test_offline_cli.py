@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.__main__ import main
+from offline.__main__ import job_counts, main, why_tuning_ended
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
@@ -173,3 +176,172 @@ def test_a_bad_upload_is_refused_before_the_run(
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert status == 2
     assert result["status"] == "FAILED" and message in result["cause"]
+
+
+TOO_FEW_ROWS = '{"trainRows": 5}'
+
+
+def test_inline_json_input_runs_and_the_summary_shows_the_handlers_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["--no-report", "--input", TOO_FEW_ROWS])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert json.loads(out)["error"] == "InvalidExecutionInput"
+    (cause,) = [line for line in err.splitlines() if "] cause: " in line]
+    # The handler's errorMessage, not the Lambda error's JSON with its stack trace.
+    assert cause.split("] cause: ", 1)[1].startswith("trainRows must be >= 100")
+    assert "stackTrace" not in err and "errorMessage" not in err
+
+
+def test_input_dash_reads_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(TOO_FEW_ROWS))
+
+    status = main(["--json", "--no-report", "--input", "-"])
+
+    out, err = capsys.readouterr()
+    assert (status, err) == (1, "")
+    assert json.loads(out)["error"] == "InvalidExecutionInput"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{trainRows: 5}", "--input: the JSON given is not JSON"),
+        ("no-such-file.json", "--input no-such-file.json"),
+    ],
+)
+def test_input_that_is_neither_json_nor_a_file_exits_two(
+    value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["--quiet", "--no-report", "--input", value])
+
+    result = json.loads(capsys.readouterr().out)
+    assert status == 2
+    assert result["status"] == "FAILED" and result["cause"].startswith(message)
+
+
+@pytest.mark.parametrize("bucket", ["My_Bucket", "ab", "-starts-with-a-hyphen", "two..dots"])
+def test_an_invalid_upload_bucket_is_named_as_such(
+    bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("1,2\n")
+
+    status = main(["--quiet", "--no-report", f"--upload={data}=s3://{bucket}/train.csv"])
+
+    result = json.loads(capsys.readouterr().out)
+    assert status == 2
+    assert f"{bucket!r} is not a valid S3 bucket name" in result["cause"]
+
+
+def test_own_data_in_a_bucket_not_uploaded_points_to_upload_not_to_redeploying(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    uris = {f"{role}Uri": f"s3://elsewhere-bucket/{role}.csv" for role in ("train", "validation", "test")}
+
+    status = main(["--no-report", "--input", json.dumps({"data": uris})])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert json.loads(out)["error"] == "OwnDataNotAllowed"
+    assert "--upload FILE=s3://BUCKET/KEY" in err and "make demo-own-data" in err
+
+
+def test_out_keeps_the_runs_objects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "kept"
+
+    status = main(["--quiet", "--no-report", *SMALL, "--out", str(out_dir)])
+
+    assert status == 0
+    kept = {path.relative_to(out_dir).as_posix() for path in out_dir.rglob("*") if path.is_file()}
+    assert {"tuning/training-jobs.json", "evaluation/metrics.json", "data/test-labels/test.csv"} <= kept
+    assert "predictions/test.csv.out" in kept
+    assert any(name.endswith("model.tar.gz") for name in kept)
+    history = json.loads((out_dir / "tuning" / "training-jobs.json").read_text())
+    assert len(history["trainingJobs"]) == 2
+    predictions = (out_dir / "predictions" / "test.csv.out").read_text().split()
+    assert len(predictions) == 100
+
+
+def test_job_counts_are_words_and_an_early_end_of_tuning_is_explained() -> None:
+    counters = {"Completed": 12, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 4}
+    description = {
+        "HyperParameterTuningJobStatus": "Completed",
+        "HyperParameterTuningJobConfig": {
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 20},
+            "TuningJobCompletionCriteria": {
+                "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 10}
+            },
+        },
+        "TrainingJobStatusCounters": counters,
+        "TuningJobCompletionDetails": {"NumberOfTrainingJobsObjectiveNotImproving": 10},
+    }
+
+    assert job_counts(counters) == "16 training jobs: 12 completed, 4 stopped early by the tuning job"
+    assert why_tuning_ended(description) == (
+        "tuning stopped after 16 of 20 training jobs: the last 10 did not improve the best objective "
+        "(completion criterion BestObjectiveNotImproving, 10 jobs: MaxTrainingJobsNotImproving)"
+    )
+    # All the jobs it could run: nothing to explain.
+    description["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 16
+    assert why_tuning_ended(description) is None
+
+
+def test_the_first_line_comes_before_the_engine_loads(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "offline", "--no-report", "--input", TOO_FEW_ROWS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 1, completed.stderr
+    assert "starting: loading the engine" in completed.stderr.splitlines()[0]
+
+
+def test_ctrl_c_stops_the_run_with_the_result_line_and_exit_130() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "offline", "--no-report", *SMALL[:-4], "--max-jobs", "50"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # wait for the tuning to be under way
+        seen.append(line)
+        if "   training job " in line:
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 130, "".join(seen) + err
+    result = json.loads(out.splitlines()[-1])
+    assert result["status"] == "ABORTED"
+    assert "Traceback" not in err
+    assert "interrupted (Ctrl-C)" in err
+
+
+def test_make_s_demo_prints_only_the_json_line_and_fails_as_the_readme_says() -> None:
+    make = shutil.which("make")
+    assert make, "make is not installed"
+    completed = subprocess.run(
+        # -o: the virtual environment counts as made (the tests run in it); PY: this interpreter.
+        [make, "-s", "-o", ".venv/.offline", "demo", f"PY={sys.executable}", f"INPUT={TOO_FEW_ROWS}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 2, completed.stderr  # make's status for a command that failed
+    (line,) = completed.stdout.splitlines()
+    assert json.loads(line)["error"] == "InvalidExecutionInput"

@@ -204,16 +204,16 @@ def test_failed_tuning_run_says_what_is_missing_and_why() -> None:
     assert '<span class="status bad">FAILED</span>' in page
 
 
-def test_problems_and_missing_parts_are_said_not_hidden() -> None:
-    page = render(
-        run_data(
-            history=None, test=None, problems=["no predictions (*.out): the batch transform did not run"]
-        )
-    )
+def test_problems_and_missing_parts_are_said_not_hidden_and_only_once() -> None:
+    problems = ["no predictions (*.out): the batch transform did not run", "an unreadable metrics file"]
+    page = render(run_data(history=None, test=None, problems=problems))
 
     assert '<div class="problems">' in page
-    assert "no predictions (*.out)" in page
+    assert "an unreadable metrics file" in page
     assert "No training job history: not found in the run&#39;s objects" in page
+    # The collector's line about predictions gives way to the one saying why they are missing.
+    assert "no predictions (*.out)" not in page
+    assert page.count("No predictions: not found in the run&#39;s objects") == 1
     assert "No predictions to show" in page
 
 

@@ -1,7 +1,7 @@
-"""The execution input contract: the schema, the validator generated from it, the template, events/, README.
+"""The execution input contract: the schema, the validator generated from it, the template, events/, docs.
 
 schema/execution-input.schema.json is the single source. These tests keep the function's generated validator,
-the README's table and the template's parameters in line with it, check every key's bounds through the
+the keys' table in docs/ and the template's parameters in line with it, check every key's bounds through the
 handler's own validation (``execution_input.validate_execution_input``), and compare its verdicts with the
 reference implementation of draft 2020-12 (``jsonschema``).
 """
@@ -109,10 +109,10 @@ def test_every_key_has_a_title_and_a_description() -> None:
     assert missing == []
 
 
-# --- the generated validator and the README table -----------------------------------------------------------
+# --- the generated validator and the keys' table ------------------------------------------------------------
 
 
-def test_generated_validator_and_readme_table_are_in_sync_with_the_schema() -> None:
+def test_generated_validator_and_docs_table_are_in_sync_with_the_schema() -> None:
     result = subprocess.run(
         [sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True, timeout=60, check=False
     )
@@ -129,13 +129,13 @@ def test_generator_would_see_a_changed_schema(monkeypatch: pytest.MonkeyPatch, t
     changed["properties"]["maxTrainingJobs"]["maximum"] = 99
     schema_file = tmp_path / "schema.json"
     schema_file.write_text(json.dumps(changed), encoding="utf-8")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    original_code, original_readme = generator.render(), generator.render_readme(readme)
+    page = (ROOT / "docs" / "execution-input.md").read_text(encoding="utf-8")
+    original_code, original_page = generator.render(), generator.render_table_page(page)
     monkeypatch.setattr(generator, "SCHEMA", schema_file)
 
     assert generator.render() != original_code
-    assert generator.render_readme(readme) != original_readme
-    assert "| `maxTrainingJobs` | integer | 1 - 99 |" in generator.render_readme(readme)
+    assert generator.render_table_page(page) != original_page
+    assert "| `maxTrainingJobs` | integer | 1 - 99 |" in generator.render_table_page(page)
 
 
 def test_generated_validator_needs_only_the_standard_library() -> None:
