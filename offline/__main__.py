@@ -304,9 +304,9 @@ def why_tuning_ended(description: dict[str, Any]) -> str | None:
     patience = (criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving")
     if isinstance(patience, int) and isinstance(not_improving, int) and not_improving >= patience:
         return (
-            f"tuning stopped after {ran} of {limit} training jobs: the last {not_improving} did not improve "
-            f"the best objective (completion criterion BestObjectiveNotImproving, {patience} jobs: "
-            "MaxTrainingJobsNotImproving)"
+            f"tuning stopped after {ran} of {limit} training jobs: {not_improving} did not improve the best "
+            f"objective, at least the {patience} of its completion criterion BestObjectiveNotImproving "
+            "(MaxTrainingJobsNotImproving)"
         )
     target = criteria.get("TargetObjectiveMetricValue")
     if target is not None:

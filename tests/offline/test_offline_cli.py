@@ -165,7 +165,7 @@ def test_the_own_data_example_runs_offline_with_its_files_uploaded(
         ("train.csv", "expected FILE=s3://BUCKET/KEY"),
         ("train.csv=https://example.com/x", "expected FILE=s3://BUCKET/KEY"),
         ("train.csv=s3://bucket-only", "expected FILE=s3://BUCKET/KEY"),
-        ("no-such-file.csv=s3://b/k.csv", "is not a file"),
+        ("no-such-file.csv=s3://bucket-1/k.csv", "is not a file"),
     ],
 )
 def test_a_bad_upload_is_refused_before_the_run(
@@ -283,8 +283,8 @@ def test_job_counts_are_words_and_an_early_end_of_tuning_is_explained() -> None:
 
     assert job_counts(counters) == "16 training jobs: 12 completed, 4 stopped early by the tuning job"
     assert why_tuning_ended(description) == (
-        "tuning stopped after 16 of 20 training jobs: the last 10 did not improve the best objective "
-        "(completion criterion BestObjectiveNotImproving, 10 jobs: MaxTrainingJobsNotImproving)"
+        "tuning stopped after 16 of 20 training jobs: 10 did not improve the best objective, at least the 10 "
+        "of its completion criterion BestObjectiveNotImproving (MaxTrainingJobsNotImproving)"
     )
     # All the jobs it could run: nothing to explain.
     description["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 16
