@@ -33,7 +33,7 @@ SMALL = [
 
 
 def _jobs_rows(page: str) -> list[str]:
-    return re.findall(r"<tr><td>\d+</td>.*?</tr>", page)
+    return re.findall(r'<tr><td class="num">\d+</td>.*?</tr>', page)
 
 
 def test_offline_run_writes_the_report_and_prints_its_path(
@@ -51,9 +51,10 @@ def test_offline_run_writes_the_report_and_prints_its_path(
     # Three training jobs, the best one marked, the test set's 100 rows in the scatter, no problem.
     assert len(_jobs_rows(page)) == 3
     assert f"<code>{output['tuning']['bestTrainingJobName']}</code> <b>best</b>" in page
-    assert "Predicted against actual (100 test rows)" in page
+    assert '<p class="sub">100 test rows</p>' in page
     assert '<div class="problems">' not in page
-    assert page.count("<svg") == 2
+    # The objective, the importance and the objective against each hyperparameter, predicted against actual.
+    assert page.count("<svg") == 4
     # The history the report read is the one Extract Model Path wrote.
     assert output["tuning"]["trainingJobsUri"].endswith(f"runs/{run_name}/tuning/training-jobs.json")
 
@@ -101,9 +102,9 @@ def test_report_command_on_an_execution_shows_a_failed_training_job_with_its_rea
     (failed,) = [row for row in rows if "Failed" in row]
     assert "ClientError: max_depth too deep" in failed
     assert "-002-" in failed
-    # The cloud command links to the console; the figure marks the failed job with its reason.
+    # The cloud command links to the console; the figure marks the job without an objective.
     assert "console.aws.amazon.com/states/home?region=us-east-1" in page
-    assert "Failed: ClientError: max_depth too deep</title>" in page
+    assert "no objective (failed or stopped before reporting)" in page
 
 
 def test_report_of_a_run_whose_training_jobs_all_failed_reads_the_history_from_sagemaker(
@@ -123,6 +124,8 @@ def test_report_of_a_run_whose_training_jobs_all_failed_reads_the_history_from_s
     assert len(rows) == 3
     assert all("AlgorithmError: out of memory" in row for row in rows)
     assert "was read from SageMaker" in page
-    assert "No predictions to show." in page
+    assert "No predictions to show: the execution ended with States.TaskFailed before" in page
     assert "No training job reported an objective value" in page
-    assert "States.TaskFailed" in page
+    # The error cell holds SageMaker's reason, not the tuning job's whole description.
+    assert "Failed: No training job succeeded" in page
+    assert "TrainingJobDefinition" not in page
