@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 # Width and height of each page's screenshot: about the height of the page.
-WINDOW = (1280, 3000)
+WINDOW = (1280, 3700)
 WINDOWS = {"default-run": WINDOW, "tuning-failed-run": (1280, 1700)}
 
 
