@@ -72,7 +72,7 @@ unit: venv
 static: venv
 	$(PY) -m pytest tests/static
 
-# checkov pins an old boto3 that breaks aws-sam-cli (REFERENCE section 6): it gets a virtual environment of its own.
+# checkov pins an old boto3 that breaks aws-sam-cli: it gets a virtual environment of its own.
 CHECKOV_VENV := .venv-checkov
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
