@@ -73,7 +73,8 @@ def container_engine_answers() -> str | None:
     except subprocess.TimeoutExpired:
         return "`docker info` did not answer within 60 s"
     if done.returncode != 0:
-        return f"`docker info` failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
+        said = (done.stderr or done.stdout).strip().splitlines()
+        return f"`docker info` failed: {said[-1] if said else f'exit status {done.returncode}'}"
     return None
 
 
