@@ -30,7 +30,9 @@ image=public.ecr.aws/lambda/python:3.13-$arch
 here=$(cd "$(dirname "$0")" && pwd)
 recipe=$(sha256sum "$here/$(basename "$0")" | cut -c1-16)
 cache=${LAMBDA_BASE_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lambda-base-image}/$recipe-$arch
-python=${PYTHON:-python3}
+# Installs the wheels and compiles their bytecode, which only a Python 3.13 makes usable: the project's .venv.
+python=${PYTHON:-$here/../.venv/bin/python}
+[[ -x "$python" ]] || python=python3
 
 say() { echo "lambda-base-image: $*" >&2; }
 
