@@ -16,6 +16,7 @@ help:
 	@echo "make test      run every offline test (sets up .venv on first use)"
 	@echo "make bench     the benchmarks: quality, offline run, data generation, cold start (QUICK=1: shorter)"
 	@echo "make build     sam build"
+	@echo "make local-invoke  every function in a Lambda container (sam local invoke) with its events; needs Docker"
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make mapping   regenerate the XGBoost image registry map in template.yaml"
 	@echo "make schema    regenerate the execution input validator from schema/execution-input.schema.json"
@@ -127,3 +128,12 @@ $(MERMAID_DIR)/node_modules/.package-lock.json: $(MERMAID_DIR)/package-lock.json
 # reports/png/*.png by headless Chromium (Debian package chromium: apt-get install chromium).
 report-png: offline-venv
 	$(PY) -m report.screenshots
+
+# Every function under `sam local invoke` (sam build, then a Lambda container each) with every event of
+# events/functions/<function>/, against moto's server as the fake AWS; outputs checked as the unit tests check
+# them. Needs Docker; the base image is pulled, or built by scripts/lambda-base-image.sh where it cannot be.
+# `make test` runs the same tests when a container engine answers and skips them otherwise; here a missing
+# engine is a failure.
+.PHONY: local-invoke
+local-invoke: venv
+	LOCAL_INVOKE_REQUIRED=1 $(PY) -m pytest tests/local_invoke

@@ -77,7 +77,9 @@ def event(train_rows: int, name: str) -> dict[str, Any]:
             "seed": 42,
         },
         # The template's defaults, as the state machine sends them with every event.
-        "defaults": json.loads((ROOT / "events" / "generate_dataset.json").read_text())["defaults"],
+        "defaults": json.loads(
+            (ROOT / "events" / "functions" / "GenerateDatasetFunction" / "generate_dataset.json").read_text()
+        )["defaults"],
         "execution": {"id": arn, "name": name, "startTime": "2026-11-28T10:00:00.000Z"},
     }
 

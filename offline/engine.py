@@ -868,7 +868,7 @@ class Engine:
                 Environment={"Variables": environment},
                 MemorySize=function.memory_mb,
                 Timeout=function.timeout_seconds,
-                Architectures=[str(a) for a in props.get("Architectures", ["x86_64"])],
+                Architectures=[str(self.stack.resolve(a)) for a in props.get("Architectures", ["x86_64"])],
             )
             if created["FunctionArn"] != function.arn:
                 raise OfflineRunError(

@@ -28,6 +28,8 @@ from offline.template import ROOT, load_template
 
 FUNCTIONS_DIR = ROOT / "functions"
 EVENTS_DIR = ROOT / "events"
+# Each function's events, in a folder named after its logical ID: what `sam local invoke <id> -e` takes.
+FUNCTION_EVENTS_DIR = EVENTS_DIR / "functions"
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account, also the one in events/
@@ -41,9 +43,14 @@ _module_ids = itertools.count()
 
 
 def load_event(name: str) -> Any:
-    """The parsed content of ``events/<name>`` (``.json`` may be left off)."""
-    path = EVENTS_DIR / (name if name.endswith(".json") else f"{name}.json")
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The parsed content of the events/ file of that name, wherever it lies: an execution input
+    (``events/<name>``) or a function's event (``events/functions/<logical id>/<name>``); ``.json`` may be
+    left off."""
+    file_name = name if name.endswith(".json") else f"{name}.json"
+    found = sorted(EVENTS_DIR.rglob(file_name))
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} files named {file_name} under {EVENTS_DIR}: {found}")
+    return json.loads(found[0].read_text(encoding="utf-8"))
 
 
 _FUNCTION_NAME = "sagemaker-xgboost-tuning-GenerateDatasetFunction-Ab12Cd34Ef56"

@@ -7,8 +7,8 @@ in it: DescribeTrainingJob of the best training job gives ``ModelArtifacts.S3Mod
 Before it picks the best job, the function writes the history of every training job of the tuning job
 (ListTrainingJobsForHyperParameterTuningJob: status, times, objective, tuned hyperparameters, failure
 reason) to ``s3://$BUCKET_NAME/<runPrefix>tuning/training-jobs.json`` for the report, also when no job
-completed. A bare description (the sample's event, ``events/extract_model_path.json``) gives the summary
-without the history.
+completed. A bare description (the sample's event,
+``events/functions/ExtractModelPathFunction/extract_model_path.json``) gives the summary without the history.
 """
 
 from __future__ import annotations

@@ -96,10 +96,13 @@ def test_bucket_policy_denies_insecure_transport(us_stack: Stack) -> None:
 def test_functions_run_python313_on_arm64_with_json_logs(template: dict[str, Any]) -> None:
     functions = _resources(template, "AWS::Serverless::Function")
     assert len(functions) == 4
+    # arm64 unless the stack says x86_64 (which runs natively under `sam local invoke` on an x86_64 machine).
+    architecture = template["Parameters"]["FunctionArchitecture"]
+    assert architecture["Default"] == "arm64" and architecture["AllowedValues"] == ["arm64", "x86_64"]
     for name in functions:
         settings = _function_settings(template, name)
         assert settings["Runtime"] == "python3.13", name
-        assert settings["Architectures"] == ["arm64"], name
+        assert settings["Architectures"] == [{"Ref": "FunctionArchitecture"}], name
         assert settings["Handler"] == "app.lambda_handler", name
         assert settings["LoggingConfig"]["LogFormat"] == "JSON", name
         assert isinstance(settings.get("Timeout"), int) and isinstance(settings.get("MemorySize"), int), name

@@ -60,7 +60,7 @@ def event_for(
 ) -> dict[str, Any]:
     return {
         "input": {} if execution_input is None else execution_input,
-        # The template's defaults, as the state machine sends them (events/generate_dataset.json).
+        # The template's defaults, as the state machine sends them (the generate_dataset.json event).
         "defaults": load_event("generate_dataset")["defaults"],
         "execution": {"id": f"{state_machine}:{name}", "name": name, "startTime": start},
     }
@@ -118,7 +118,7 @@ def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
     assert result["input"] == DEFAULT_INPUT
     dataset = result["dataset"]
     name = dataset["runName"]
-    # The tuning job in events/extract_model_path.json is this execution's.
+    # The tuning job in extract_model_path.json (events/functions/) is this execution's.
     assert name == load_event("extract_model_path")["HyperParameterTuningJobName"]
     assert name.startswith(event["execution"]["name"][:18])
     base = f"s3://{bucket}/runs/{name}/"

@@ -218,7 +218,8 @@ def test_instance_types_are_the_templates_allowed_values(
 def test_defaults_file_matches_the_template_defaults(
     template: dict[str, Any], defaults: dict[str, Any]
 ) -> None:
-    """events/generate_dataset.json sends what the state machine sends for a stack with default parameters."""
+    """generate_dataset.json (events/functions/GenerateDatasetFunction/) sends what the state machine sends
+    for a stack with default parameters."""
     parameters = {name: spec["Default"] for name, spec in template["Parameters"].items()}
     assert defaults == {
         "maxTrainingJobs": parameters["MaxTrainingJobs"],
