@@ -869,7 +869,7 @@ def test_stopping_the_tuning_job_launches_no_more_jobs(workspace: Workspace) -> 
         if event == "training_job_completed" and data["index"] == 1:
             workspace.sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=data["tuningJob"])
 
-    workspace.sagemaker._listener = stop_after_first
+    workspace.sagemaker.listener = stop_after_first
     request = tuning_request(workspace.dataset)
     config(request)["ResourceLimits"]["MaxParallelTrainingJobs"] = 1
     description = workspace.tune(request)
@@ -894,7 +894,7 @@ def test_stopping_the_tuning_job_stops_its_running_jobs(workspace: Workspace) ->
         if event == "training_job_started" and data["index"] == 2:
             workspace.sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=data["tuningJob"])
 
-    workspace.sagemaker._listener = stop_when_the_batch_starts
+    workspace.sagemaker.listener = stop_when_the_batch_starts
     description = workspace.tune(tuning_request(workspace.dataset))
     assert description["HyperParameterTuningJobStatus"] == "Stopped"
     assert description["TrainingJobStatusCounters"]["Stopped"] == 2
