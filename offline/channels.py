@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -39,6 +40,7 @@ import xgboost as xgb
 from offline.algorithm_errors import client_error
 
 CHANNEL_DIR = "/opt/ml/input/data"
+_LOG_PREFIX = re.compile(r"^\[[0-9:]+\] [^ ]+:[0-9]+: ")
 DEFAULT_CONTENT_TYPE = "text/libsvm"
 # data_utils.py VALID_CONTENT_TYPES and VALID_PIPED_CONTENT_TYPES.
 CONTENT_TYPES = (
@@ -278,7 +280,7 @@ def _read_csv_file(path: str, body: bytes, delimiter: str, csv_weights: int) -> 
     try:
         matrix = _xgboost_read(body, options)
     except xgb.core.XGBoostError as e:
-        message = _xgboost_message(e)
+        message = xgboost_message(e)
         where = locate_csv_fault(body, delimiter)
         raise client_error(
             f"Failed to load csv data with exception:\n{message}" + (f" ({path} {where})" if where else "")
@@ -306,7 +308,7 @@ def _read_libsvm(files: Sequence[tuple[str, bytes]]) -> ChannelData:
             matrix = _xgboost_read(body, "format=libsvm")
         except xgb.core.XGBoostError as e:
             raise client_error(
-                f"Failed to load libsvm data with exception:\n{_xgboost_message(e)} ({path})"
+                f"Failed to load libsvm data with exception:\n{xgboost_message(e)} ({path})"
             ) from None
         parts.append(ChannelData(features=_dense(matrix), labels=matrix.get_label()))
     width = max(p.features.shape[1] for p in parts)
@@ -316,10 +318,10 @@ def _read_libsvm(files: Sequence[tuple[str, bytes]]) -> ChannelData:
     )
 
 
-def _xgboost_message(error: Exception) -> str:
-    """XGBoost's message without its C++ stack trace and log prefix."""
+def xgboost_message(error: Exception) -> str:
+    """XGBoost's message without its C++ stack trace and its log prefix (time, source file and line)."""
     text = str(error).split("Stack trace:")[0].strip()
-    return text.split(": ", 1)[-1] if text.startswith("[") else text
+    return _LOG_PREFIX.sub("", text)
 
 
 def _lines(body: bytes) -> list[tuple[int, str]]:

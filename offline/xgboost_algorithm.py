@@ -34,7 +34,9 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from offline import channels, container_metrics, container_rules
 from offline.algorithm_errors import AlgorithmFailure, client_error
-from offline.channels import ChannelData
+from offline.channels import CHANNEL_DIR, ChannelData
+
+__all__ = ["CHANNEL_DIR", "AlgorithmFailure", "ChannelData", "client_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +190,7 @@ class _RoundCallback(xgb.callback.TrainingCallback):
 
 def _failure(error: Exception) -> AlgorithmFailure:
     """The container's report of a training error; XGBoost's C++ stack trace is left out."""
-    text = str(error).split("Stack trace:")[0].strip() or type(error).__name__
+    text = channels.xgboost_message(error) or type(error).__name__
     if any(message in text for message in _CUSTOMER_ERRORS):
         return AlgorithmFailure(f"ClientError: {text}")
     return AlgorithmFailure(f"AlgorithmError: XGB train call failed with exception:\n {text}")
