@@ -123,8 +123,8 @@ ROWS: list[tuple[str, dict[str, str | None], str | None, str]] = [
         "metrics list with a space",
         {"eval_metric": "rmse, mae"},
         (
-            "ClientError: Hyperparameter eval_metric: value ['rmse', ' mae'] not in range ['accuracy', 'auc', "
-            "'aucpr', 'balanced_accuracy', 'f1', 'f1_binary', 'f1_macro', 'map', 'ndcg', 'precision', 'r2', "
+            "ClientError: Hyperparameter eval_metric: value ['rmse', ' mae'] not in range ['accuracy', "
+            "'auc', 'aucpr', 'balanced_accuracy', 'f1', 'f1_binary', 'f1_macro', 'map', 'ndcg', 'precision', 'r2', "
             "'recall', 'precision_macro', 'precision_micro', 'recall_macro', 'recall_micro', 'aft-nloglik', "
             "'cox-nloglik', 'error', 'gamma-deviance', 'gamma-nloglik', 'interval-regression-accuracy', "
             "'logloss', 'mae', 'mape', 'merror', 'mlogloss', 'mphe', 'mse', 'poisson-nloglik', 'rmse', "
@@ -161,8 +161,8 @@ ROWS: list[tuple[str, dict[str, str | None], str | None, str]] = [
         "threshold on rmse",
         {"eval_metric": "rmse@2"},
         (
-            "ClientError: Metric 'rmse@2' is not supported. Parameter 'eval_metric' with customized threshold "
-            "should be one of these options: 'error', 'ndcg', 'map'."
+            "ClientError: Metric 'rmse@2' is not supported. Parameter 'eval_metric' with customized "
+            "threshold should be one of these options: 'error', 'ndcg', 'map'."
         ),
         "hpv:102",
     ),
