@@ -125,7 +125,8 @@ ROWS: list[tuple[str, dict[str, str | None], str | None, str]] = [
         (
             "ClientError: Hyperparameter eval_metric: value ['rmse', ' mae'] not in range ['accuracy', "
             "'auc', 'aucpr', 'balanced_accuracy', 'f1', 'f1_binary', 'f1_macro', 'map', 'ndcg', "
-            "'precision', 'r2', 'recall', 'precision_macro', 'precision_micro', 'recall_macro', 'recall_micro', 'aft-nloglik', "
+            "'precision', 'r2', 'recall', 'precision_macro', 'precision_micro', 'recall_macro', "
+            "'recall_micro', 'aft-nloglik', "
             "'cox-nloglik', 'error', 'gamma-deviance', 'gamma-nloglik', 'interval-regression-accuracy', "
             "'logloss', 'mae', 'mape', 'merror', 'mlogloss', 'mphe', 'mse', 'poisson-nloglik', 'rmse', "
             "'rmsle', 'tweedie-nloglik']"
