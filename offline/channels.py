@@ -29,7 +29,6 @@ import os
 import re
 import tempfile
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +74,6 @@ _FORMATS = {
 }
 _DISTRIBUTIONS = ("ShardedByS3Key", "FullyReplicated")
 
-# XGBoost 3.1 deprecated reading text files by URI; the container reads them so, and so does this module.
-warnings.filterwarnings("ignore", message=".*Text file input has been deprecated.*", category=UserWarning)
 
 
 # --- channel configuration ------------------------------------------------------------------------------
@@ -263,7 +260,10 @@ def _xgboost_read(body: bytes, uri_options: str) -> xgb.DMatrix:
         path = os.path.join(directory, "part")
         with open(path, "wb") as out:
             out.write(body)
-        return xgb.DMatrix(f"{path}?{uri_options}", nthread=1)
+        # XGBoost 3.1 deprecated reading text files by URI and says so at every read; the container reads
+        # them so. The configuration context is per thread, as jobs are.
+        with xgb.config_context(verbosity=0):
+            return xgb.DMatrix(f"{path}?{uri_options}", nthread=1)
 
 
 def _dense(matrix: xgb.DMatrix) -> np.ndarray:
