@@ -75,7 +75,6 @@ _FORMATS = {
 _DISTRIBUTIONS = ("ShardedByS3Key", "FullyReplicated")
 
 
-
 # --- channel configuration ------------------------------------------------------------------------------
 
 

@@ -2,15 +2,16 @@
 
 What the container does, reproduced with open-source XGBoost on the CPU:
 
-- hyperparameters arrive as strings and are validated as the container's algorithm toolkit does it
-  (``num_round`` required, unknown names rejected, types and ranges checked), with its messages;
-- CSV channels: no header, label in the first column (instance weights in the second with ``csv_weights=1``);
-- ``xgb.train`` with the ``train`` and ``validation`` evaluation sets, ``EarlyStopping(save_best=True)`` on
-  the tuning objective's metric when ``early_stopping_rounds`` is set, metrics emitted every round;
+- hyperparameters arrive as strings and are validated by the container's rules for the image's version
+  (``offline.container_rules``), with its messages;
+- channels are read as the container reads them (``offline.channels``);
+- ``xgb.train`` with the ``train`` and ``validation`` evaluation sets, the metrics the container computes
+  itself as a custom metric (``offline.container_metrics``), ``EarlyStopping(save_best=True)`` on the
+  container's early-stopping metric when ``early_stopping_rounds`` is set; ``_kfold`` cross-validation;
 - the model is saved with ``Booster.save_model`` as ``xgboost-model`` (UBJSON, XGBoost's native format) in
-  ``model.tar.gz``;
-- inference on ``text/csv`` checks the feature count as the container does (the model's count, or one
-  more: a payload with one column too few is accepted) and returns one prediction per record.
+  ``model.tar.gz`` (k-fold: ``xgboost-model-0``...);
+- inference on ``text/csv`` as the container's serve_utils: an empty field is NaN, XGBoost checks the
+  feature count (fewer columns than the model's pass), several models (k-fold) predict as an ensemble.
 
 Failures carry the ``FailureReason`` SageMaker shows: ``ClientError: ...`` for the user's mistakes,
 ``AlgorithmError: ...`` for errors XGBoost raises.
@@ -432,13 +433,12 @@ def predict_csv(model: LoadedModel, records: list[list[str]]) -> np.ndarray:
             "Unable to evaluate payload provided: Loading csv data failed with Exception, please ensure "
             f"data is in csv format: {e}"
         ) from None
-    model_features, data_features = model.num_features(), features.shape[1]
-    if not (model_features == data_features or model_features == data_features + 1):
-        raise client_error(
-            f"Unable to evaluate payload provided: Feature size of csv inference data {data_features} is "
-            f"not consistent with feature size of trained model {model_features}"
-        )
-    return model.predict(xgb.DMatrix(features, nthread=DEFAULT_NTHREAD))
+    # The container checks the feature count itself only for pickled models; for the models it saves, the
+    # check is XGBoost's: fewer columns than the model's pass, more fail.
+    try:
+        return model.predict(xgb.DMatrix(features, nthread=DEFAULT_NTHREAD))
+    except xgb.core.XGBoostError as e:
+        raise client_error(f"Unable to evaluate payload provided: {channels.xgboost_message(e)}") from None
 
 
 def format_prediction(value: Any) -> str:
