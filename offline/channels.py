@@ -237,12 +237,12 @@ def _first_line(body: bytes) -> str:
 
 
 def _read_csv(files: Sequence[tuple[str, bytes]], csv_weights: int) -> ChannelData:
-    data_files = [(path, body) for path, body in files if body]
-    # The container checks the first line of every data file (names starting with "_" are not data files),
-    # then reads all of them with the first file's delimiter.
-    for path, body in data_files:
+    # The container checks the first line of every data file, an empty one too (names starting with "_"
+    # are not data files), then reads all of them with the first file's delimiter.
+    for path, body in files:
         if not os.path.basename(path).startswith("_"):
             csv_delimiter(_first_line(body))
+    data_files = [(path, body) for path, body in files if body]
     delimiter = csv_delimiter(_first_line(data_files[0][1]))
     parts = [_read_csv_file(path, body, delimiter, csv_weights) for path, body in data_files]
     width = max(p.features.shape[1] for p in parts)

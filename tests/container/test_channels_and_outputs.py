@@ -268,3 +268,11 @@ def test_batch_predictions_are_written_as_the_container_writes_them(value: objec
     assert xgboost_algorithm.format_prediction(value) == text
     if isinstance(value, np.float32):
         assert xgboost_algorithm.format_prediction(value) == str(np.array([value]).tolist()[0])
+
+
+def test_an_empty_file_beside_data_fails_the_containers_delimiter_check() -> None:
+    with pytest.raises(xgboost_algorithm.AlgorithmFailure) as failed:
+        channels.read_channel([("s3://b/t/a.csv", b"1,2,3\n"), ("s3://b/t/b.csv", b"")], TRAIN)
+    assert failed.value.reason.startswith("ClientError: Could not determine delimiter on line :")
+    # A channel whose files are all empty holds no data (the container says so for the channel).
+    assert channels.read_channel([("s3://b/t/b.csv", b"")], TRAIN) is None
