@@ -152,7 +152,7 @@ class TrainingJobs:
             injected = predicate(name, dict(description["HyperParameters"])) if predicate else None
             if injected:
                 raise algorithm.AlgorithmFailure(injected)
-            config = algorithm.parse_hyperparameters(description["HyperParameters"])
+            config = algorithm.parse_hyperparameters(description["HyperParameters"], version=plan.version)
             if plan.hyperband is not None:
                 # Hyperband's resource is the boosting round; a job that reaches MaxResource is done.
                 config = dataclasses.replace(config, num_round=min(config.num_round, plan.hyperband[1]))
@@ -174,13 +174,17 @@ class TrainingJobs:
             )
             outcome = algorithm.train(config, train_data, validation, after_round)
             self._transition(training_job, "Uploading", "Uploading generated training model")
-            artifact = self._upload_model(description, outcome.model)
+            # A stopped job's container gets SIGTERM: it keeps the model trained so far only when
+            # save_model_on_termination is "true" (callback.py saves it after every round); otherwise its
+            # model directory is empty, and SageMaker uploads that.
+            saved = outcome.stop_reason is None or config.save_model_on_termination
+            artifact = self._upload_model(description, outcome.model if saved else None)
             with self.store.lock:
                 description["ModelArtifacts"] = {"S3ModelArtifacts": artifact}
             if outcome.stop_reason == "max_runtime":
                 status, secondary = "Stopped", "MaxRuntimeExceeded"
             elif outcome.stop_reason is not None:
-                # Early-stopped jobs are Stopped; the built-in algorithms save the model trained so far.
+                # Stopped by early stopping, Hyperband or StopHyperParameterTuningJob.
                 status, secondary = "Stopped", "Stopped"
         except algorithm.AlgorithmFailure as failure:
             status, secondary, reason = "Failed", "Failed", failure.reason[:MAX_FAILURE_REASON]
@@ -363,11 +367,12 @@ class TrainingJobs:
             keys.extend(o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/"))
         return sorted(keys)
 
-    def _upload_model(self, description: dict[str, Any], model: bytes) -> str:
+    def _upload_model(self, description: dict[str, Any], model: bytes | dict[str, bytes] | None) -> str:
+        """Uploads ``model.tar.gz`` where SageMaker puts it; None: an empty model directory's tarball."""
         output = description["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         uri = f"{output}/{description['TrainingJobName']}/output/model.tar.gz"
         bucket, key = split_s3_uri(uri)
-        body = algorithm.model_tarball(model)
+        body = algorithm.model_tarball({} if model is None else model)
         try:
             with self.store.s3_lock:
                 self.store.s3.put_object(Bucket=bucket, Key=key, Body=body)
