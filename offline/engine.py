@@ -349,20 +349,8 @@ class Engine:
             self.template, self.template_path.parent, self.function_code, self.lambda_client
         )
         self.sagemaker = self._make_emulator()
-        # The handlers keep their clients in module globals (``s3``, ``sagemaker``), created at their first
-        # invocation; the engine creates them here instead, so that the SageMaker ones can be routed to the
-        # emulator (a client created inside a handler call would reach moto's SageMaker, which trains nothing)
-        # and tests can reach a handler's clients before it runs.
-        for function in self.functions.values():
-            module = function.module
-            with self.lambdas.function_environment(function):
-                for service in _HANDLER_CLIENTS:
-                    getter = getattr(module, f"_{service}_client", None)
-                    if callable(getter):
-                        getter()
-            for value in vars(module).values():
-                if _is_client_of(value, "sagemaker"):
-                    route_client_to_emulator(value, self.sagemaker)
+        # The handlers' SageMaker clients reach the emulator, not moto's SageMaker (which trains nothing).
+        self.lambdas.create_handler_clients(lambda client: route_client_to_emulator(client, self.sagemaker))
         self._create_state_machine()
 
     def _make_emulator(self) -> Any:
@@ -520,13 +508,3 @@ class Engine:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return [f"s3://{bucket}/{key}" for key in keys]
-
-
-# The services whose clients the handlers keep in module globals, created by ``_<service>_client()``.
-_HANDLER_CLIENTS = ("s3", "sagemaker")
-
-
-def _is_client_of(value: Any, service: str) -> bool:
-    from botocore.client import BaseClient
-
-    return isinstance(value, BaseClient) and value.meta.service_model.service_name == service

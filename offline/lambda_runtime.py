@@ -19,7 +19,7 @@ import traceback
 import types
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,16 @@ def zip_directory(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
+# The services whose clients the handlers keep in module globals, created by ``_<service>_client()``.
+_HANDLER_CLIENTS = ("s3", "sagemaker")
+
+
+def _is_client_of(value: Any, service: str) -> bool:
+    from botocore.client import BaseClient
+
+    return isinstance(value, BaseClient) and value.meta.service_model.service_name == service
+
+
 class LambdaRuntime:
     """The functions of the stack, their handlers, the faults injected into them, the handlers running."""
 
@@ -117,6 +127,21 @@ class LambdaRuntime:
         self.handlers_running = 0
         self.handlers_idle = threading.Condition()
         self.closing = False
+
+    def create_handler_clients(self, route_sagemaker: Callable[[Any], None]) -> None:
+        """Creates the clients each handler keeps in its module globals (``s3``, ``sagemaker``), which it
+        would create at its first invocation, and hands every SageMaker one to ``route_sagemaker``: a client
+        created inside a handler call could not be routed, and tests can reach a handler's clients first."""
+        for function in self.functions.values():
+            module = function.module
+            with self.function_environment(function):
+                for service in _HANDLER_CLIENTS:
+                    getter = getattr(module, f"_{service}_client", None)
+                    if callable(getter):
+                        getter()
+            for value in vars(module).values():
+                if _is_client_of(value, "sagemaker"):
+                    route_sagemaker(value)
 
     def longest_timeout(self) -> int:
         return max((f.timeout_seconds for f in self.functions.values()), default=0)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from botocore.exceptions import BotoCoreError, ClientError
 
-from offline import channels, container_rules
+from offline import channels
 from offline import xgboost_algorithm as algorithm
 from offline.emulator.core import MAX_FAILURE_REASON, Store, split_s3_uri
 from offline.emulator.core import now as _now
@@ -153,11 +153,9 @@ class TrainingJobs:
             injected = predicate(name, dict(description["HyperParameters"])) if predicate else None
             if injected:
                 raise algorithm.AlgorithmFailure(injected)
-            spec = description["AlgorithmSpecification"]
-            config = algorithm.parse_hyperparameters(
-                description["HyperParameters"], version=_container_version(spec.get("TrainingImage", ""))
-            )
-            channels.check_channels(description["InputDataConfig"], spec.get("TrainingInputMode") or "File")
+            config = algorithm.parse_hyperparameters(description["HyperParameters"], version=plan.version)
+            mode = description["AlgorithmSpecification"].get("TrainingInputMode") or "File"
+            channels.check_channels(description["InputDataConfig"], mode)
             if plan.hyperband is not None:
                 # Hyperband's resource is the boosting round; a job that reaches MaxResource is done.
                 config = dataclasses.replace(config, num_round=min(config.num_round, plan.hyperband[1]))
@@ -179,13 +177,17 @@ class TrainingJobs:
             )
             outcome = algorithm.train(config, train_data, validation, after_round)
             self._transition(training_job, "Uploading", "Uploading generated training model")
-            artifact = self._upload_model(description, outcome.model)
+            # A stopped job's container gets SIGTERM: it keeps the model trained so far only when
+            # save_model_on_termination is "true" (callback.py saves it after every round); otherwise its
+            # model directory is empty, and SageMaker uploads that.
+            saved = outcome.stop_reason is None or config.save_model_on_termination
+            artifact = self._upload_model(description, outcome.model if saved else None)
             with self.store.lock:
                 description["ModelArtifacts"] = {"S3ModelArtifacts": artifact}
             if outcome.stop_reason == "max_runtime":
                 status, secondary = "Stopped", "MaxRuntimeExceeded"
             elif outcome.stop_reason is not None:
-                # Early-stopped jobs are Stopped; the built-in algorithms save the model trained so far.
+                # Stopped by early stopping, Hyperband or StopHyperParameterTuningJob.
                 status, secondary = "Stopped", "Stopped"
         except algorithm.AlgorithmFailure as failure:
             status, secondary, reason = "Failed", "Failed", failure.reason[:MAX_FAILURE_REASON]
@@ -369,11 +371,12 @@ class TrainingJobs:
             keys.extend(o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/"))
         return sorted(keys)
 
-    def _upload_model(self, description: dict[str, Any], model: bytes) -> str:
+    def _upload_model(self, description: dict[str, Any], model: bytes | dict[str, bytes] | None) -> str:
+        """Uploads ``model.tar.gz`` where SageMaker puts it; None: an empty model directory's tarball."""
         output = description["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         uri = f"{output}/{description['TrainingJobName']}/output/model.tar.gz"
         bucket, key = split_s3_uri(uri)
-        body = algorithm.model_tarball(model)
+        body = algorithm.model_tarball({} if model is None else model)
         try:
             with self.store.s3_lock:
                 self.store.s3.put_object(Bucket=bucket, Key=key, Body=body)
@@ -392,11 +395,3 @@ class TrainingJobs:
                 # SageMaker answers this with a ValidationException, not ResourceNotFound.
                 raise validation_exception(operation, "Requested resource not found.")
             return copy.deepcopy(training_job.description)
-
-
-def _container_version(image: str) -> str:
-    """The XGBoost container version of the job's image, whose rules the job is judged by."""
-    try:
-        return container_rules.version_from_image(image)
-    except ValueError as e:
-        raise algorithm.client_error(str(e)) from None

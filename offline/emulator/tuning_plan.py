@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from offline import hpo
+from offline import container_rules, hpo
 from offline.emulator.core import split_s3_uri
 from offline.request_validation import validation_exception
 
@@ -33,6 +34,7 @@ class TuningPlan:
     training_max_runtime: int | None
     target: float | None
     not_improving_limit: int | None
+    version: str  # of the XGBoost container, from the image tag
 
 
 def tuning_plan(operation: str, request: dict[str, Any]) -> TuningPlan:
@@ -62,9 +64,15 @@ def tuning_plan(operation: str, request: dict[str, Any]) -> TuningPlan:
             f"TrainingImage {image} is not the built-in XGBoost algorithm (sagemaker-xgboost), the only "
             "algorithm the offline SageMaker emulator runs"
         )
+    try:
+        version = container_rules.version_from_image(image)
+    except ValueError as e:
+        raise refuse(f"{e}: give TrainingImage a version tag") from None
+    container = container_rules.rules(version)
     objective = config.get("HyperParameterTuningJobObjective") or definition.get("TuningObjective")
     if not objective:
         raise refuse("HyperParameterTuningJobObjective is required")
+    _check_objective(refuse, container, objective)
     strategy = config["Strategy"]
     early_stopping = config.get("TrainingJobEarlyStoppingType", "Off") == "Auto"
     if strategy == "Hyperband" and early_stopping:
@@ -77,6 +85,7 @@ def tuning_plan(operation: str, request: dict[str, Any]) -> TuningPlan:
         hyperband = hpo.hyperband_resources(config, static) if strategy == "Hyperband" else None
     except hpo.RangeError as e:
         raise refuse(str(e)) from None
+    _check_tunable(refuse, container, space)
     both = sorted({p.name for p in space} & set(static))
     if both:
         raise refuse(f"Hyperparameters cannot be both static and tuned: {', '.join(both)}")
@@ -146,7 +155,46 @@ def tuning_plan(operation: str, request: dict[str, Any]) -> TuningPlan:
         not_improving_limit=(completion.get("BestObjectiveNotImproving") or {}).get(
             "MaxNumberOfTrainingJobsNotImproving"
         ),
+        version=version,
     )
+
+
+def _check_objective(
+    refuse: Callable[[str], ClientError], container: container_rules.ContainerRules, objective: dict[str, Any]
+) -> None:
+    """SageMaker refuses, at the call, an objective the built-in algorithm does not offer for tuning, or one
+    tuned the wrong way: the algorithm's specification lists its tuning metrics
+    (TrainingSpecification.SupportedTuningJobObjectiveMetrics in the API reference), and "Tune an XGBoost
+    Model" ("Evaluation Metrics Computed by the XGBoost Algorithm") gives each its optimization direction."""
+    name, kind = objective["MetricName"], objective["Type"]
+    direction = container.tuning_metrics.get(name)
+    if direction is None:
+        raise refuse(
+            f"The objective metric {name} is not one the XGBoost algorithm {container.version} emits for "
+            f"tuning; choose one of {', '.join(sorted(container.tuning_metrics))}"
+        )
+    if kind != direction:
+        raise refuse(
+            f"The objective metric {name} of the XGBoost algorithm {container.version} must be tuned with "
+            f"Type {direction}, not {kind}"
+        )
+
+
+def _check_tunable(
+    refuse: Callable[[str], ClientError],
+    container: container_rules.ContainerRules,
+    space: list[hpo.TunedParameter],
+) -> None:
+    """SageMaker refuses, at the call, a range of a hyperparameter the built-in algorithm does not declare
+    tunable (HyperParameterSpecification.IsTunable in the API reference; "Tune an XGBoost Model", "Tunable
+    XGBoost Hyperparameters")."""
+    untunable = sorted(p.name for p in space if p.name not in container.tunable)
+    if untunable:
+        raise refuse(
+            f"The hyperparameter(s) {', '.join(untunable)} cannot be tuned for the XGBoost algorithm "
+            f"{container.version}: set them in StaticHyperParameters, or tune only "
+            f"{', '.join(sorted(container.tunable))}"
+        )
 
 
 def check_channels(

@@ -375,12 +375,3 @@ def test_the_containers_own_metrics_are_computed_by_it_not_by_xgboost() -> None:
     )
     # Nothing left for XGBoost: it computes its default metric, the container adds r2.
     assert only_custom.custom_metrics == ("r2",) and "eval_metric" not in only_custom.params
-
-
-def test_a_training_job_is_judged_by_the_rules_of_its_images_version() -> None:
-    from offline.emulator import training
-
-    assert training._container_version("1.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1") == "1.7-1"
-    with pytest.raises(xgboost_algorithm.AlgorithmFailure) as failed:
-        training._container_version("1.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:0.90-2")
-    assert failed.value.reason.startswith("ClientError: image ") and "3.0-5" in failed.value.reason
