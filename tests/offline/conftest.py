@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from offline import xgboost_algorithm
 from offline.engine import Engine
 from offline.template import DEFINITION_FILE, ROOT
 
@@ -24,6 +25,8 @@ SMALL_INPUT = {"trainRows": 300, "validationRows": 100, "testRows": 100}
 # cannot reach 1.25x the noise floor (the default gate; measured ~1.6x), so the gate gets a loose threshold of
 # its own: it still runs, and passes. The gate's own tests set theirs.
 FEW_JOBS = {"MaxTrainingJobs": 3, "MaxParallelTrainingJobs": 1, "MaxTestRmse": "5"}
+# Rounds after which ``every_job_stopped`` stops a training job.
+STOP_AFTER_ROUND = 3
 
 
 @pytest.fixture
@@ -84,3 +87,24 @@ def broken_function(tmp_path: Path) -> Callable[[str, str, str], Path]:
         return target
 
     return make
+
+
+@pytest.fixture
+def every_job_stopped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Every training job is stopped after STOP_AFTER_ROUND rounds, as MaxRuntimeInSeconds stops it; yields
+    the rounds each job trained."""
+    trained: list[int] = []
+    train = xgboost_algorithm.train
+
+    def stopped(config: Any, train_data: Any, validation: Any, after_round: Any = None) -> Any:
+        def hook(epoch: int, value: float | None) -> str | None:
+            if epoch + 1 >= STOP_AFTER_ROUND:
+                return "max_runtime"
+            return after_round(epoch, value) if after_round else None
+
+        outcome = train(config, train_data, validation, hook)
+        trained.append(outcome.rounds)
+        return outcome
+
+    monkeypatch.setattr(xgboost_algorithm, "train", stopped)
+    yield trained

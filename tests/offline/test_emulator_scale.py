@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from offline import sagemaker_emulator
+from offline import xgboost_algorithm
+from offline.emulator import training
 from tests.offline.test_sagemaker_emulator import (
     Workspace,
     _csv,
@@ -36,13 +37,13 @@ def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:  # noqa: F811
 def rows_trained(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
     """(train rows, validation rows) of every training job, as the algorithm received them."""
     seen: list[tuple[int, int | None]] = []
-    train = sagemaker_emulator.algorithm.train
+    train = xgboost_algorithm.train
 
     def spy(config: Any, train_data: Any, validation: Any, after_round: Any = None) -> Any:
         seen.append((train_data.rows, None if validation is None else validation.rows))
         return train(config, train_data, validation, after_round)
 
-    monkeypatch.setattr(sagemaker_emulator.algorithm, "train", spy)
+    monkeypatch.setattr(xgboost_algorithm, "train", spy)
     return seen
 
 
@@ -87,7 +88,7 @@ def test_two_instances_sharded_by_s3_key_train_one_model_on_every_file(
 ) -> None:
     shard_files(space, "train", space.train, 4)
 
-    with caplog.at_level(logging.WARNING, logger=sagemaker_emulator.__name__):
+    with caplog.at_level(logging.WARNING, logger=training.__name__):
         description = space.tune(one_job(space, instances=2))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"
@@ -105,7 +106,7 @@ def test_more_instances_than_files_leaves_the_empty_hosts_out_and_still_trains_o
     """3 instances, 2 files: algo-3 gets no file; the container leaves it out (and it is billed)."""
     shard_files(space, "train", space.train, 2)
 
-    with caplog.at_level(logging.WARNING, logger=sagemaker_emulator.__name__):
+    with caplog.at_level(logging.WARNING, logger=training.__name__):
         description = space.tune(one_job(space, instances=3))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"
@@ -121,7 +122,7 @@ def test_a_host_without_a_validation_file_is_left_out_with_its_training_files(
     train_counts = shard_files(space, "train", space.train, 2)
     shard_files(space, "validation", space.validation, 1)
 
-    with caplog.at_level(logging.WARNING, logger=sagemaker_emulator.__name__):
+    with caplog.at_level(logging.WARNING, logger=training.__name__):
         description = space.tune(one_job(space, instances=2, sharded=("train", "validation")))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"

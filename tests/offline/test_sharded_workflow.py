@@ -98,7 +98,7 @@ def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_n
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(parameters=SHARDED)
-    function = engine._function("GenerateDatasetFunction")
+    function = engine.lambdas.function("GenerateDatasetFunction")
     module: Any = function.module
     real_write_split = module.write_split
 
@@ -127,7 +127,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
     for them, so what they write is in S3 when the result is read and none of their S3 calls can outlive the
     fake AWS environment (an earlier engine let one reach for the real S3 after it closed)."""
     engine = make_engine(parameters=SHARDED)
-    function = engine._function("GenerateDatasetFunction")
+    function = engine.lambdas.function("GenerateDatasetFunction")
     module: Any = function.module
     real_write_split = module.write_split
     finished: list[str] = []
@@ -139,9 +139,9 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
             # (handlers take turns: they share the process's environment), so that one runs after the
             # execution has failed. (The Map starts all five at once, in no fixed order.)
             deadline = time.monotonic() + 10
-            while engine._handlers_running < 2 and time.monotonic() < deadline:
+            while engine.lambdas.handlers_running < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert engine._handlers_running >= 2
+            assert engine.lambdas.handlers_running >= 2
             failed.set()
             raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
         if failed.is_set() and "/train/" in key:
@@ -156,7 +156,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED" and result.error == "DatasetWriteError"
-    assert engine._handlers_running == 0
+    assert engine.lambdas.handlers_running == 0
     shard_invocations = function.invocations - 1  # the first is the plan
     assert len(finished) == shard_invocations - 1  # every shard invoked but the failing one ran to its end
     assert len(finished) >= 1
@@ -167,14 +167,14 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
 
 def test_no_handler_starts_once_the_engine_is_closing(make_engine: Callable[..., Engine]) -> None:
     engine = make_engine()
-    function = engine._function("ExtractModelNameFunction")
-    with engine._handlers_idle:
-        engine._closing = True
+    function = engine.lambdas.function("ExtractModelNameFunction")
+    with engine.lambdas.handlers_idle:
+        engine.lambdas.closing = True
     try:
-        response, errored = engine.invoke_handler(function, b"{}")
+        response, errored = engine.lambdas.invoke_handler(function, b"{}")
     finally:
-        with engine._handlers_idle:
-            engine._closing = False
+        with engine.lambdas.handlers_idle:
+            engine.lambdas.closing = False
 
     assert errored
     assert json.loads(response)["errorType"] == "Offline.EngineClosed"
@@ -188,7 +188,7 @@ def test_an_engine_whose_handler_outlives_the_drain_keeps_its_fake_aws_and_says_
     the next engine names the reason, and closing works once the handler has ended."""
     engine = Engine(parameters=FEW_JOBS)
     engine.__enter__()
-    function = engine._function("ExtractModelNameFunction")
+    function = engine.lambdas.function("ExtractModelNameFunction")
     release = threading.Event()
 
     def stuck(event: Any, context: Any) -> dict[str, Any]:
@@ -197,11 +197,11 @@ def test_an_engine_whose_handler_outlives_the_drain_keeps_its_fake_aws_and_says_
 
     monkeypatch.setattr(function.module, "lambda_handler", stuck)
     monkeypatch.setattr(engine, "_handler_drain_seconds", lambda: 0.3)
-    caller = threading.Thread(target=engine.invoke_handler, args=(function, b"{}"))
+    caller = threading.Thread(target=engine.lambdas.invoke_handler, args=(function, b"{}"))
     caller.start()
     try:
         deadline = time.monotonic() + 10
-        while engine._handlers_running == 0 and time.monotonic() < deadline:
+        while engine.lambdas.handlers_running == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
 
         with pytest.raises(OfflineRunError, match=r"1 Lambda handler\(s\) .* still running"):
@@ -217,4 +217,4 @@ def test_an_engine_whose_handler_outlives_the_drain_keeps_its_fake_aws_and_says_
     engine.__exit__(None, None, None)  # drained now: closes and releases the lock
 
     with Engine(parameters=FEW_JOBS) as again:
-        assert again._handlers_running == 0
+        assert again.lambdas.handlers_running == 0

@@ -19,7 +19,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy
 
 from offline.engine import Engine
 from tests.conftest import load_event
-from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
+from tests.offline.conftest import FEW_JOBS, SMALL_INPUT, STOP_AFTER_ROUND
 
 HAPPY_PATH = [
     "Generate Training Dataset",
@@ -584,3 +584,52 @@ def test_predictions_that_cannot_be_evaluated_fail_in_evaluation_failed(
     assert result.error == "EvaluationDataNotFound"
     assert "no labels file under s3://" in json.loads(result.cause)["errorMessage"]
     assert result.attempts("Evaluate Model") == 1
+
+
+# --- Stopped training jobs and account quotas ---------------------------------------------------------
+
+
+def test_a_stopped_best_job_with_no_model_fails_the_run_at_the_batch_transform(
+    make_engine: Callable[..., Engine],
+    broken_definition: Callable[..., Any],
+    every_job_stopped: list[int],
+) -> None:
+    """Without save_model_on_termination the run fails where AWS would: the model data exists (empty), so
+    Extract Model Path and CreateModel succeed, and the transform job cannot load a model."""
+    path = broken_definition('"save_model_on_termination": "true"', '"save_model_on_termination": "false"', 2)
+    engine = make_engine(definition_path=path)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered() == [*path_to("Batch transform"), "Batch Transform Failed"]
+    assert result.error == "States.TaskFailed"
+    description = json.loads(result.cause)
+    assert description["TransformJobStatus"] == "Failed"
+    assert "model.tar.gz holds no model file" in description["FailureReason"]
+    assert every_job_stopped and set(every_job_stopped) == {STOP_AFTER_ROUND}
+
+
+def test_the_definitions_static_hyperparameters_give_a_stopped_best_job_a_model(
+    engine: Engine, every_job_stopped: list[int]
+) -> None:
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["transform"]["status"] == "Completed"
+    assert every_job_stopped and set(every_job_stopped) == {STOP_AFTER_ROUND}
+
+
+def test_an_account_quota_still_refusing_after_the_short_retry_says_what_to_change(engine: Engine) -> None:
+    engine.sagemaker.inject_fault("CreateHyperParameterTuningJob", "ResourceLimitExceeded", times=3)
+
+    result = engine.run(SMALL_INPUT)
+
+    assert result.status == "FAILED"
+    assert result.states_entered()[-2:] == [TUNING, "SageMaker Quota Exceeded"]
+    assert result.attempts(TUNING) == 3
+    assert result.error == "SageMaker.ResourceLimitExceededException"
+    assert result.cause.startswith("SageMaker refused the request on an account quota")
+    assert "Service Quotas" in result.cause
+    # SageMaker's own message and details follow, naming the quota.
+    assert "Error Code: ResourceLimitExceeded;" in result.cause

@@ -34,6 +34,8 @@ DOCUMENTED_HYPERPARAMETERS = {
     "normalize_type", "nthread", "objective", "one_drop", "process_type", "rate_drop", "refresh_leaf",
     "sample_type", "scale_pos_weight", "seed", "single_precision_histogram", "sketch_eps", "skip_drop",
     "subsample", "tree_method", "tweedie_variance_power", "updater", "use_dask_gpu_training", "verbosity",
+    # Declared by the container (algorithm_mode/hyperparameter_validation.py), not on the documentation page.
+    "save_model_on_termination",
 }  # fmt: skip
 TUNABLE_RANGES = {
     "alpha": (0, 1000),
@@ -236,6 +238,11 @@ def test_hyperparameters_are_documented_xgboost_ones(us_console_run: Run) -> Non
     assert static["objective"] == "reg:squarederror"
     # A generous ceiling on rounds only makes sense with early stopping.
     assert 1 <= int(static["num_round"]) <= 4000 and "early_stopping_rounds" in static
+    # A stopped job (early stopping, Hyperband, MaxRuntimeInSeconds) keeps a model only with this; the best
+    # training job may be one of them.
+    assert static["save_model_on_termination"] == "true"
+    # 1.7-1 defaults to another tree method than 3.x; hist makes every supported version train alike.
+    assert static["tree_method"] == "hist"
 
 
 def test_hyperparameter_ranges_stay_within_the_documented_ones(us_console_run: Run) -> None:

@@ -322,17 +322,22 @@ def test_another_object_under_the_same_key_prefix_raises_own_data_invalid(
         ),
         pytest.param(
             {"train": "1,2,3,4\n5,six,7,8\n"},
-            "line 2, column 2: 'six' is not a number (every value must be a finite number",
+            "line 2, column 2: 'six' is not a number (every value must be a number or empty",
             id="non-numeric",
         ),
-        pytest.param({"train": "1,2,,4\n"}, "line 1, column 3: '' is not a number", id="empty-value"),
-        pytest.param({"train": "1,2,nan,4\n"}, "line 1, column 3: 'nan' is not a number", id="nan"),
+        pytest.param(
+            {"train": ",2,3,4\n"}, "line 1, column 1: label '' is not a finite number", id="empty-label"
+        ),
+        pytest.param(
+            {"train": "1,2,3,4\nnan,2,3,4\n"}, "line 2, column 1: label 'nan' is not", id="nan-label"
+        ),
+        pytest.param({"train": "1,2,inf,4\n"}, "line 1, column 3: 'inf' is infinite", id="infinite-value"),
         pytest.param(
             {"train": "1\n2\n", "validation": "1\n", "test": "1\n"},
             "line 1: 1 column; the built-in XGBoost wants the label first and at least one feature",
             id="one-column",
         ),
-        pytest.param({"train": "1,2,3,4\n\n5,6,7,8\n"}, "line 2: 1 column", id="blank-line"),
+        pytest.param({"train": "1,2,3,4\n \n5,6,7,8\n"}, "line 2: 1 column", id="whitespace-line"),
         pytest.param(
             {"test": "1,2,3,4\nx,2,3,4\n"}, "test.csv line 2, column 1: 'x' is not a number", id="test-label"
         ),
