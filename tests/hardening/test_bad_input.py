@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import dataset_writer
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -84,7 +85,7 @@ def generate_dataset(
     for uri in json.loads((EVENTS_DIR / "execution_input_own_data.json").read_text())["data"].values():
         s3.put_object(Bucket=OWN_DATA_BUCKET, Key=uri.removeprefix(f"s3://{OWN_DATA_BUCKET}/"), Body=rows)
     app = load_handler("generate_dataset")
-    generate = app.generate
+    generate = dataset_writer.generate
 
     def capped(client: Any, bucket: str, execution: Any, spec: Any, **options: Any) -> dict[str, Any]:
         smaller = {attr: min(getattr(spec, attr), cap) for attr, cap in MAX_ROWS.items()}
@@ -100,9 +101,7 @@ def generate_dataset_events(load_event: Callable[[str], Any]) -> list[Any]:
     machine wraps them."""
     base = [load_event("generate_dataset"), load_event("generate_dataset_overrides")]
     for name in ("execution_input_default", "execution_input_overrides", "execution_input_own_data"):
-        base.append(
-            {"input": load_event(name), "defaults": base[0]["defaults"], "execution": base[0]["execution"]}
-        )
+        base.append({**base[0], "input": load_event(name)})
     return base
 
 
@@ -152,7 +151,7 @@ def assert_dataset_written(app: ModuleType, bucket: str, keys: list[str], result
     )
     assert all(key.startswith(f"runs/{dataset['runName']}/") for key in keys)
     # The returned input is the one the run used, and is itself a valid execution input.
-    assert app.parse_spec(result["input"]) == app.parse_spec(event.get("input"))
+    assert dataset_writer.parse_spec(result["input"]) == dataset_writer.parse_spec(event.get("input"))
 
 
 def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_nothing(
@@ -186,9 +185,8 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
         )
 
     own_data_inputs = st.fixed_dictionaries({"data": st.fixed_dictionaries({r: own_uris(r) for r in own})})
-    defaults = base[0]["defaults"]
     valid_events = st.builds(
-        lambda value, ex: {"input": value, "defaults": defaults, "execution": ex},
+        lambda value, ex: {**base[0], "input": value, "execution": ex},
         half_and_half(valid_inputs, own_data_inputs),
         execution,
     )

@@ -11,13 +11,11 @@ One moto mock serves the module; every test works in its own bucket with its own
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 import math
 import random
 import re
-import sys
 import tarfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +33,7 @@ from moto import mock_aws
 from offline import hpo
 from offline.request_validation import constraint_errors, operation_model
 from offline.sagemaker_emulator import LocalSageMaker
-from tests.conftest import _FAKE_AWS_ENV, ACCOUNT_ID, FUNCTIONS_DIR, REGION, STATE_MACHINE_FILE
+from tests.conftest import _FAKE_AWS_ENV, ACCOUNT_ID, REGION, STATE_MACHINE_FILE
 
 IMAGE = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:3.0-5"
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-xgboost-tuning-SageMakerExecutionRole-1A2B3C4D5E6F"
@@ -152,27 +150,19 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def friedman1(aws: None) -> Iterator[Callable[..., Any]]:
+def friedman1() -> Callable[..., Any]:
     """Rows ``[label, *features]`` as the generate_dataset handler makes them (the offline run's data)."""
-    name = "_emulator_test_generate_dataset"
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "generate_dataset" / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up while they are created
-    try:
-        spec.loader.exec_module(module)
+    import friedman
 
-        def rows(count: int, rng: random.Random, noise: float) -> list[list[float]]:
-            made: list[list[float]] = []
-            for start in range(0, count, module.BATCH_ROWS):
-                labels, lines, _ = module.friedman1_batch(min(module.BATCH_ROWS, count - start), rng, noise)
-                features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
-                made += ([y, *x] for y, x in zip(labels, features, strict=True))
-            return made
+    def rows(count: int, rng: random.Random, noise: float) -> list[list[float]]:
+        made: list[list[float]] = []
+        for start in range(0, count, friedman.BATCH_ROWS):
+            labels, lines, _ = friedman.friedman1_batch(min(friedman.BATCH_ROWS, count - start), rng, noise)
+            features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
+            made += ([y, *x] for y, x in zip(labels, features, strict=True))
+        return made
 
-        yield rows
-    finally:
-        sys.modules.pop(name, None)
+    return rows
 
 
 def _csv(rows: list[list[float]]) -> bytes:

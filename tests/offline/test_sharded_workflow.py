@@ -6,11 +6,9 @@ hundred rows make five shards.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from functions import loader
 from offline.engine import Engine, OfflineRunError
-from tests.offline.conftest import FEW_JOBS, FUNCTIONS_DIR, SMALL_INPUT
+from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
 from tests.offline.test_workflow import HAPPY_PATH
 
 SHARDED = {**FEW_JOBS, "DatasetShardRows": 100}  # SMALL_INPUT: 300 + 100 + 100 rows -> 5 shards
@@ -31,16 +30,9 @@ SHARD_STATE = "Generate Dataset Shard"
 @pytest.fixture
 def evaluate_app() -> Iterator[ModuleType]:
     """The Evaluate Model handler's module (its functions are called on the engine's S3)."""
-    name = "_sharded_workflow_evaluate_model"
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "evaluate_model" / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(name, None)
+    module = loader.load_handler("evaluate_model")
+    yield module
+    loader.unload(module)
 
 
 def keys_under(engine: Engine, uri: str) -> list[str]:

@@ -8,7 +8,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import dataset_writer
+import naming
 import pytest
+import s3_stream
 
 from tests.unit.test_generate_dataset import (
     MULTIPART_INPUT,
@@ -82,9 +85,9 @@ def test_default_input_is_not_sharded_and_its_files_are_byte_identical_to_the_re
 def test_plan_has_ceil_of_rows_over_shard_rows_shards_and_none_when_one_invocation_writes_it(
     app: ModuleType, shard_rows: int, count: int
 ) -> None:
-    spec = app.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
+    spec = dataset_writer.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
 
-    shards = app.plan_shards(spec, shard_rows)
+    shards = dataset_writer.plan_shards(spec, shard_rows)
 
     assert len(shards) == count
     if shards:
@@ -96,14 +99,14 @@ def test_plan_has_ceil_of_rows_over_shard_rows_shards_and_none_when_one_invocati
 
 
 def test_shard_seeds_are_derived_from_the_run_seed_distinct_and_reproducible(app: ModuleType) -> None:
-    spec = app.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
-    seeds = [s["seed"] for s in app.plan_shards(spec, SHARD_ROWS)]
+    spec = dataset_writer.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
+    seeds = [s["seed"] for s in dataset_writer.plan_shards(spec, SHARD_ROWS)]
 
     assert len(set(seeds)) == len(seeds)
     assert all(0 <= seed < 2**31 for seed in seeds)
-    assert seeds == [s["seed"] for s in app.plan_shards(spec, SHARD_ROWS)]
-    other = app.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=4)
-    assert set(seeds).isdisjoint(s["seed"] for s in app.plan_shards(other, SHARD_ROWS))
+    assert seeds == [s["seed"] for s in dataset_writer.plan_shards(spec, SHARD_ROWS)]
+    other = dataset_writer.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=4)
+    assert set(seeds).isdisjoint(s["seed"] for s in dataset_writer.plan_shards(other, SHARD_ROWS))
 
 
 def test_sharded_first_call_writes_nothing_and_returns_the_plan_and_the_same_locations(
@@ -126,7 +129,7 @@ def test_sharded_first_call_writes_nothing_and_returns_the_plan_and_the_same_loc
 def test_too_many_shards_is_an_invalid_execution_input_naming_the_parameter(
     app: ModuleType, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app, "MAX_SHARDS", 4)
+    monkeypatch.setattr(dataset_writer, "MAX_SHARDS", 4)
     monkeypatch.setenv("DATASET_SHARD_ROWS", str(SHARD_ROWS))
 
     with pytest.raises(app.InvalidExecutionInput, match=r"440 would need 5 shards .*DatasetShardRows"):
@@ -203,11 +206,11 @@ def test_a_shard_writes_the_same_bytes_every_time_and_other_shards_differ(
 
 
 def test_a_split_with_no_rows_in_a_shard_writes_no_file(app: ModuleType, bucket: str, s3_client: Any) -> None:
-    dataset = app.generate(
+    dataset = dataset_writer.generate(
         app._s3_client(),
         bucket,
-        app.parse_execution(event_for()["execution"]),
-        app.DatasetSpec(train_rows=300, validation_rows=20, test_rows=20, seed=1),
+        naming.parse_execution(event_for()["execution"]),
+        dataset_writer.DatasetSpec(train_rows=300, validation_rows=20, test_rows=20, seed=1),
         shard_rows=10,
     )
     last = dataset["shards"][-1]
@@ -238,14 +241,14 @@ def test_a_failing_shard_leaves_none_of_its_files_and_no_open_upload(
     nth: int,
 ) -> None:
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-    monkeypatch.setattr(app, "PART_SIZE", 4 * 1024)  # a shard's validation and test go up in parts
+    monkeypatch.setattr(s3_stream, "PART_SIZE", 4 * 1024)  # a shard's validation and test go up in parts
     monkeypatch.setenv("DATASET_SHARD_ROWS", "1000")
     dataset = app.lambda_handler(event_for({**MULTIPART_INPUT, "trainRows": 2_000}), None)["dataset"]
     assert len(dataset["shards"]) == 3
     client = RecordingClient(app._s3_client(), fail=operation, key_part=key_part, nth=nth)
     monkeypatch.setattr(app, "s3", client)
 
-    with pytest.raises(app.DatasetWriteError, match="internal error"):
+    with pytest.raises(dataset_writer.DatasetWriteError, match="internal error"):
         app.lambda_handler({"shard": dataset["shards"][0], "dataset": dataset}, None)
 
     assert client.failed
@@ -279,7 +282,7 @@ def test_a_malformed_shard_event_is_an_invalid_shard_request_and_writes_nothing(
         else:
             event[part] = value
 
-    with pytest.raises(app.InvalidShardRequest, match=words):
+    with pytest.raises(dataset_writer.InvalidShardRequest, match=words):
         app.lambda_handler(event, None)
     assert all_keys(s3_client, bucket) == set()
 
@@ -289,9 +292,9 @@ def test_training_on_several_instances_plans_at_least_one_shard_per_instance(
     app: ModuleType, instances: int, count: int
 ) -> None:
     """ShardedByS3Key hands each instance whole files: fewer files than instances would idle some."""
-    spec = app.DatasetSpec()  # 14,000 rows, far below one shard
+    spec = dataset_writer.DatasetSpec()  # 14,000 rows, far below one shard
 
-    shards = app.plan_shards(spec, app.DEFAULT_SHARD_ROWS, min_shards=instances)
+    shards = dataset_writer.plan_shards(spec, dataset_writer.DEFAULT_SHARD_ROWS, min_shards=instances)
 
     assert len(shards) == count
     assert sum(s["trainRows"] for s in shards) == (spec.train_rows if count else 0)
