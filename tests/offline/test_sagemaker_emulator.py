@@ -48,18 +48,27 @@ SUBSTITUTIONS = {
     "MaxTrainingJobRuntimeSeconds": "3600",
     "MaxTuningRuntimeSeconds": "36000",
 }
+# The definition's search space, which the first state puts into the tuning job's config.
+SEARCH = json.loads(STATE_MACHINE_FILE.read_text(encoding="utf-8"))["States"]["Generate Training Dataset"][
+    "Parameters"
+]["Payload"]["search"]
 # The run's config as the first state builds it for these substitutions (functions/generate_dataset/
 # run_config.py); BestObjectiveNotImproving at its maximum so it ends no search these tests count on.
 CONFIG = {
     "tuning": {
-        "strategy": "Bayesian",
-        "earlyStoppingType": "Auto",
-        "resourceLimits": {
+        "Strategy": "Bayesian",
+        "HyperParameterTuningJobObjective": SEARCH["HyperParameterTuningJobObjective"],
+        "ParameterRanges": SEARCH["ParameterRanges"],
+        "RandomSeed": SEARCH["RandomSeed"],
+        "ResourceLimits": {
             "MaxNumberOfTrainingJobs": 4,
             "MaxParallelTrainingJobs": 2,
             "MaxRuntimeInSeconds": 36000,
         },
-        "completionCriteria": {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 100}},
+        "TrainingJobEarlyStoppingType": "Auto",
+        "TuningJobCompletionCriteria": {
+            "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 100}
+        },
     },
     "training": {
         "instanceType": "ml.m5.xlarge",
@@ -67,6 +76,7 @@ CONFIG = {
         "trainDistribution": "FullyReplicated",
         "enableManagedSpotTraining": False,
         "stoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "volumeSizeInGB": 5,
     },
     "transform": {"instanceType": "ml.m5.large"},
 }
@@ -1258,11 +1268,17 @@ def test_spot_settings_sagemaker_refuses_are_validation_errors(
     assert workspace.events == [], "no training job may start"
 
 
-def test_the_definitions_hyperband_state_is_accepted_and_stops_jobs_itself(workspace: Workspace) -> None:
-    parameters = _definition()["States"]["HyperparameterTuning (XGBoost, Hyperband)"]["Parameters"]
+def test_the_definitions_hyperband_config_is_accepted_and_stops_jobs_itself(workspace: Workspace) -> None:
+    parameters = _definition()["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
     checkpoints = {"S3Uri": workspace.dataset["modelOutputUri"].removesuffix("models/") + "checkpoints/"}
+    tuning = {key: value for key, value in CONFIG["tuning"].items() if key != "TuningJobCompletionCriteria"}
     hyperband = {
-        "tuning": {**CONFIG["tuning"], "strategy": "Hyperband", "earlyStoppingType": "Off"},
+        "tuning": {
+            **tuning,
+            "Strategy": "Hyperband",
+            "TrainingJobEarlyStoppingType": "Off",
+            "StrategyConfig": SEARCH["StrategyConfig"],
+        },
         "training": {**CONFIG["training"], "checkpointConfig": checkpoints},
     }
     request = _resolve(parameters, {"dataset": workspace.dataset, "config": hyperband})

@@ -50,7 +50,7 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     entered = result.states_entered()
     assert entered[:3] == ["Generate Training Dataset", "Dataset Sharded?", "Generate Dataset Shards"]
     assert entered.count(SHARD_STATE) == SHARDS
-    after_data = HAPPY_PATH[HAPPY_PATH.index("Tuning Strategy") :]
+    after_data = HAPPY_PATH[HAPPY_PATH.index("HyperparameterTuning (XGBoost)") :]
     assert entered[-len(after_data) :] == after_data
     assert len(result.events("MapIterationSucceeded")) == SHARDS
     dataset = result.output["dataset"]

@@ -132,7 +132,7 @@ def test_state_machine_role_allows_every_call_of_the_definition(
     assert "Evaluate Model" in console_run.calls
     if hyperband_spot_run.stack.region == stack.region:  # the Hyperband execution runs in us-east-1
         calls += hyperband_spot_run.calls.items()
-        assert "HyperparameterTuning (XGBoost, Hyperband)" in hyperband_spot_run.calls
+        assert hyperband_spot_run.calls["HyperparameterTuning (XGBoost)"]
     missing = [
         (state, action, arn)
         for state, (resource, params) in calls
