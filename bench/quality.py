@@ -32,9 +32,9 @@ DATA = {"trainRows": 10_000, "validationRows": 2_000, "testRows": 2_000, "noise"
 TUNING_RESOURCE = "sagemaker:createHyperParameterTuningJob"
 FIRST_STATE = "Generate Training Dataset"
 
-# The tuning job of the AWS sample "Tune a machine learning model" (its state machine's definition):
-# Bayesian, validation:rmse, 2 jobs with 2 in parallel, alpha 0-1000, gamma 0-5, max_delta_step 0-10, max_depth 0-10, static num_round 2 and
-# precision_dtype float32, image xgboost:latest.
+# The tuning job of the AWS sample "Tune a machine learning model", as its definition writes it: Bayesian,
+# validation:rmse, 2 jobs with 2 in parallel, alpha 0-1000, gamma 0-5, max_delta_step 0-10, max_depth 0-10,
+# static num_round 2 and precision_dtype float32, image xgboost:latest.
 SAMPLE_AS_WRITTEN: dict[str, Any] = {
     "HyperParameterTuningJobConfig": {
         "Strategy": "Bayesian",

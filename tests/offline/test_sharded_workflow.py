@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import evaluation
 import pytest
 
 from functions import loader
@@ -73,10 +74,10 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     assert keys_under(engine, result.output["transform"]["outputUri"]) == [f"{p}.out" for p in parts]
 
     # Evaluate Model pairs every part's predictions with its labels and pools the shards' noise floor.
-    metrics = evaluate_app.evaluate(
+    metrics = evaluation.evaluate(
         engine.s3, result.output["transform"]["outputUri"], dataset["testLabelsUri"]
     )
-    floor = evaluate_app.noise_floor_rmse(dataset)
+    floor = evaluation.noise_floor_rmse(dataset)
     assert metrics.rows == 100
     pooled = math.sqrt(sum(r["testNoiseSumOfSquares"] for r in results) / 100)
     assert floor == pytest.approx(pooled, abs=1e-6)
