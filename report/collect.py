@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from functions.evaluate_model import evaluation
+from functions.extract_model_path.tuning_history import HISTORY_KEY
 
-HISTORY_KEY = "tuning/training-jobs.json"
 METRICS_KEY = "evaluation/metrics.json"
 LABELS_PREFIX = "data/test-labels/"
 PREDICTIONS_PREFIX = "predictions/"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import best_job
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -213,11 +214,11 @@ def test_tuning_job_without_best_training_job_raises_no_best_training_job(
     failed = load_event("extract_model_path_no_best_job")
     # No training job to describe: any SageMaker call would be a mistake (a stub with no responses fails).
     stubber = Stubber(app._sagemaker_client())
-    with stubber, pytest.raises(app.NoBestTrainingJob) as raised:
+    with stubber, pytest.raises(best_job.NoBestTrainingJob) as raised:
         app.lambda_handler(failed, None)
 
     message = str(raised.value)
-    assert raised.type is app.NoBestTrainingJob
+    assert raised.type is best_job.NoBestTrainingJob
     assert failed["HyperParameterTuningJobName"] in message
     assert "Failed" in message
     assert "'NonRetryableError': 5" in message
@@ -227,7 +228,7 @@ def test_tuning_job_without_best_training_job_raises_no_best_training_job(
 def test_best_training_job_null_is_no_best_training_job(app: ModuleType, description: dict[str, Any]) -> None:
     description["BestTrainingJob"] = None
 
-    with pytest.raises(app.NoBestTrainingJob, match=description["HyperParameterTuningJobName"]):
+    with pytest.raises(best_job.NoBestTrainingJob, match=description["HyperParameterTuningJobName"]):
         app.lambda_handler(description, None)
 
 
@@ -262,10 +263,10 @@ def test_best_training_job_with_empty_artifact_raises_model_artifact_not_found(
         {"TrainingJobName": name},
     )
 
-    with stubber, pytest.raises(app.ModelArtifactNotFound) as raised:
+    with stubber, pytest.raises(best_job.ModelArtifactNotFound) as raised:
         app.lambda_handler(description, None)
 
-    assert raised.type is app.ModelArtifactNotFound
+    assert raised.type is best_job.ModelArtifactNotFound
     assert name in str(raised.value)
     assert "Failed" in str(raised.value)
     stubber.assert_no_pending_responses()
@@ -289,7 +290,9 @@ def test_best_training_job_without_model_artifacts_key_raises_model_artifact_not
 
     monkeypatch.setattr(app, "sagemaker", FakeSageMaker())
 
-    with pytest.raises(app.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]):
+    with pytest.raises(
+        best_job.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]
+    ):
         app.lambda_handler(description, None)
     assert calls == [{"TrainingJobName": description["BestTrainingJob"]["TrainingJobName"]}]
 
@@ -298,7 +301,7 @@ def test_unknown_best_training_job_raises_training_job_lookup_failed(
     app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
 ) -> None:
     """No such training job in the account: a named error carrying SageMaker's code and the job's name."""
-    with pytest.raises(app.TrainingJobLookupFailed) as raised:
+    with pytest.raises(best_job.TrainingJobLookupFailed) as raised:
         app.lambda_handler(description, None)
 
     assert isinstance(raised.value.__cause__, ClientError)
@@ -317,14 +320,14 @@ def test_unknown_best_training_job_raises_training_job_lookup_failed(
 def test_event_that_is_not_an_object_raises_invalid_tuning_job_description(
     app: ModuleType, event: Any, type_name: str
 ) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription, match=type_name) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription, match=type_name) as raised:
         app.lambda_handler(event, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
 
 
 def test_empty_event_raises_invalid_tuning_job_description(app: ModuleType) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription, match="HyperParameterTuningJobName"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="HyperParameterTuningJobName"):
         app.lambda_handler({}, None)
 
 
@@ -339,10 +342,10 @@ def test_bad_tuning_job_name_raises_invalid_tuning_job_description(
     else:
         description["HyperParameterTuningJobName"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
         app.lambda_handler(description, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.HyperParameterTuningJobName" in str(raised.value)
 
 
@@ -355,10 +358,10 @@ def test_best_training_job_of_wrong_type_raises_invalid_tuning_job_description(
 ) -> None:
     description["BestTrainingJob"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
         app.lambda_handler(description, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.BestTrainingJob" in str(raised.value)
     assert type_name in str(raised.value)
 
@@ -374,10 +377,10 @@ def test_bad_best_training_job_name_raises_invalid_tuning_job_description(
     else:
         description["BestTrainingJob"]["TrainingJobName"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
         app.lambda_handler(description, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.BestTrainingJob.TrainingJobName" in str(raised.value)
 
 
@@ -386,7 +389,7 @@ def test_empty_best_training_job_raises_invalid_tuning_job_description(
 ) -> None:
     description["BestTrainingJob"] = {}
 
-    with pytest.raises(app.InvalidTuningJobDescription, match="TrainingJobName"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="TrainingJobName"):
         app.lambda_handler(description, None)
 
 
@@ -396,7 +399,9 @@ def test_objective_metric_that_is_not_an_object_raises_invalid_tuning_job_descri
 ) -> None:
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription, match="FinalHyperParameterTuningJobObjectiveMetric"):
+    with pytest.raises(
+        best_job.InvalidTuningJobDescription, match="FinalHyperParameterTuningJobObjectiveMetric"
+    ):
         app.lambda_handler(description, None)
 
 
@@ -406,10 +411,10 @@ def test_objective_value_that_is_not_a_number_raises_invalid_tuning_job_descript
 ) -> None:
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
         app.lambda_handler(description, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "FinalHyperParameterTuningJobObjectiveMetric.Value" in str(raised.value)
 
 
@@ -419,7 +424,7 @@ def test_tuned_hyperparameters_that_are_not_an_object_raise_invalid_tuning_job_d
 ) -> None:
     description["BestTrainingJob"]["TunedHyperParameters"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription, match="TunedHyperParameters"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="TunedHyperParameters"):
         app.lambda_handler(description, None)
 
 
@@ -432,10 +437,10 @@ def test_tuned_hyperparameter_that_is_not_a_string_raises_invalid_tuning_job_des
 ) -> None:
     description["BestTrainingJob"]["TunedHyperParameters"]["max_depth"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
         app.lambda_handler(description, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "TunedHyperParameters.max_depth" in str(raised.value)
     assert type_name in str(raised.value)
 

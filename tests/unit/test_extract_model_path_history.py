@@ -8,7 +8,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import best_job
 import pytest
+import tuning_history
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
@@ -158,7 +160,7 @@ def test_history_is_written_before_no_best_training_job_is_raised(
     ]
     stubber = stub_history(app, pages, failed)
 
-    with stubber, pytest.raises(app.NoBestTrainingJob):
+    with stubber, pytest.raises(best_job.NoBestTrainingJob):
         app.lambda_handler(event(failed), None)
 
     history = read_history(s3_client)
@@ -180,7 +182,7 @@ def test_list_error_raises_training_job_list_failed_and_writes_nothing(
         expected_params=list_request(description),
     )
 
-    with stubber, pytest.raises(app.TrainingJobListFailed) as raised:
+    with stubber, pytest.raises(tuning_history.TrainingJobListFailed) as raised:
         app.lambda_handler(event(description), None)
 
     assert "AccessDeniedException" in str(raised.value)
@@ -196,7 +198,7 @@ def test_write_error_raises_history_write_error(
     monkeypatch.setenv("BUCKET_NAME", "no-such-bucket-for-history")
     stubber = stub_history(app, [[summary(description, 1)]], description)
 
-    with stubber, pytest.raises(app.HistoryWriteError, match="NoSuchBucket"):
+    with stubber, pytest.raises(tuning_history.HistoryWriteError, match="NoSuchBucket"):
         app.lambda_handler(event(description), None)
 
 
@@ -207,7 +209,7 @@ def test_write_error_raises_history_write_error(
 def test_bad_run_prefix_raises_invalid_tuning_job_description(
     app: ModuleType, bucket: str, description: dict[str, Any], prefix: Any
 ) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription, match="runPrefix"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="runPrefix"):
         app.lambda_handler(event(description, prefix), None)
 
 
@@ -224,7 +226,7 @@ def test_missing_bucket_name_raises_configuration_error(
 def test_tuning_that_is_not_a_description_raises_invalid_tuning_job_description(
     app: ModuleType, bucket: str, tuning: Any
 ) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription):
+    with pytest.raises(best_job.InvalidTuningJobDescription):
         app.lambda_handler({"tuning": tuning, "runPrefix": RUN_PREFIX}, None)
 
 
@@ -248,5 +250,7 @@ def test_state_machine_passes_the_description_and_the_run_prefix(
 
 
 def test_a_history_that_is_not_valid_json_is_a_history_write_error(app: ModuleType, s3_client: Any) -> None:
-    with pytest.raises(app.HistoryWriteError, match="not valid JSON"):
-        app.write_history(s3_client, BUCKET_NAME, "runs/x/tuning/training-jobs.json", {"value": float("nan")})
+    with pytest.raises(tuning_history.HistoryWriteError, match="not valid JSON"):
+        tuning_history.write_history(
+            s3_client, BUCKET_NAME, "runs/x/tuning/training-jobs.json", {"value": float("nan")}
+        )
