@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import dataset_writer
 import evaluation
 import pytest
 
@@ -91,16 +92,14 @@ def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_n
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(parameters=SHARDED)
-    function = engine._function("GenerateDatasetFunction")
-    module: Any = function.module
-    real_write_split = module.write_split
+    real_write_split = dataset_writer.write_split
 
     def failing_write_split(client: Any, bucket: str, key: str, *args: Any, **kwargs: Any) -> int:
         if "/test/part-00002.csv" in key:
-            raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
+            raise dataset_writer.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
         return real_write_split(client, bucket, key, *args, **kwargs)
 
-    monkeypatch.setattr(module, "write_split", failing_write_split)
+    monkeypatch.setattr(dataset_writer, "write_split", failing_write_split)
 
     result = engine.run(SMALL_INPUT)
 
@@ -121,8 +120,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
     fake AWS environment (an earlier engine let one reach for the real S3 after it closed)."""
     engine = make_engine(parameters=SHARDED)
     function = engine._function("GenerateDatasetFunction")
-    module: Any = function.module
-    real_write_split = module.write_split
+    real_write_split = dataset_writer.write_split
     finished: list[str] = []
     failed = threading.Event()
 
@@ -136,7 +134,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
                 time.sleep(0.01)
             assert engine._handlers_running >= 2
             failed.set()
-            raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
+            raise dataset_writer.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
         if failed.is_set() and "/train/" in key:
             time.sleep(0.3)  # a shard still writing well after the execution failed
         written = real_write_split(client, bucket, key, *args, **kwargs)
@@ -144,7 +142,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
             finished.append(key.rpartition("/")[2])
         return written
 
-    monkeypatch.setattr(module, "write_split", write_split)
+    monkeypatch.setattr(dataset_writer, "write_split", write_split)
 
     result = engine.run(SMALL_INPUT)
 
