@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+
 import pytest
 import s3_stream
 
@@ -17,3 +20,9 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
     monkeypatch.setattr(s3_stream, "PART_SIZE", SMALL_PART)
     return SMALL_PART
+
+
+@pytest.fixture
+def dataset_app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
+    """The Generate Training Dataset handler, loaded inside the mock."""
+    return load_handler("generate_dataset")

@@ -3,50 +3,40 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import dataset_writer
 import pytest
 
-from tests.unit.dataset_support import (
-    DEFAULT_INPUT,
-    all_keys,
-    event_for,
-)
-
-
-@pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("generate_dataset")
+from tests.unit import dataset_support as support
 
 
 @pytest.mark.parametrize("value", [None, ""])
 def test_missing_bucket_name_raises_configuration_error(
-    app: ModuleType, s3_client: Any, monkeypatch: pytest.MonkeyPatch, value: str | None
+    dataset_app: ModuleType, s3_client: Any, monkeypatch: pytest.MonkeyPatch, value: str | None
 ) -> None:
     if value is None:
         monkeypatch.delenv("BUCKET_NAME", raising=False)
     else:
         monkeypatch.setenv("BUCKET_NAME", value)
 
-    with pytest.raises(app.ConfigurationError, match="BUCKET_NAME") as raised:
-        app.lambda_handler(event_for({}), None)
+    with pytest.raises(dataset_app.ConfigurationError, match="BUCKET_NAME") as raised:
+        dataset_app.lambda_handler(support.event_for({}), None)
 
-    assert raised.type is app.ConfigurationError
+    assert raised.type is dataset_app.ConfigurationError
 
 
 @pytest.mark.parametrize(
     ("event", "type_name"), [(None, "NoneType"), ([], "list"), ("{}", "str"), (42, "int"), (True, "bool")]
 )
 def test_event_that_is_not_an_object_raises_invalid_execution_input(
-    app: ModuleType, bucket: str, event: Any, type_name: str
+    dataset_app: ModuleType, bucket: str, event: Any, type_name: str
 ) -> None:
-    with pytest.raises(app.InvalidExecutionInput, match=type_name) as raised:
-        app.lambda_handler(event, None)
+    with pytest.raises(dataset_app.InvalidExecutionInput, match=type_name) as raised:
+        dataset_app.lambda_handler(event, None)
 
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
 
 
 @pytest.mark.parametrize(
@@ -54,24 +44,24 @@ def test_event_that_is_not_an_object_raises_invalid_execution_input(
     [([], "list"), (["trainRows", 100], "list"), ("trainRows=100", "str"), (100, "int"), (True, "bool")],
 )
 def test_execution_input_that_is_not_an_object_raises_invalid_execution_input(
-    app: ModuleType, bucket: str, s3_client: Any, execution_input: Any, type_name: str
+    dataset_app: ModuleType, bucket: str, s3_client: Any, execution_input: Any, type_name: str
 ) -> None:
     with pytest.raises(
-        app.InvalidExecutionInput, match=f"execution input must be a JSON object, got {type_name}"
+        dataset_app.InvalidExecutionInput, match=f"execution input must be a JSON object, got {type_name}"
     ):
-        app.lambda_handler(event_for(execution_input), None)
+        dataset_app.lambda_handler(support.event_for(execution_input), None)
 
-    assert all_keys(s3_client, bucket) == set()
+    assert support.all_keys(s3_client, bucket) == set()
 
 
-def test_null_or_absent_execution_input_means_the_defaults(app: ModuleType, bucket: str) -> None:
-    absent = event_for({})
+def test_null_or_absent_execution_input_means_the_defaults(dataset_app: ModuleType, bucket: str) -> None:
+    absent = support.event_for({})
     del absent["input"]
-    null = event_for({})
+    null = support.event_for({})
     null["input"] = None
 
-    assert app.lambda_handler(absent, None)["input"] == DEFAULT_INPUT
-    assert app.lambda_handler(null, None)["input"] == DEFAULT_INPUT
+    assert dataset_app.lambda_handler(absent, None)["input"] == support.DEFAULT_INPUT
+    assert dataset_app.lambda_handler(null, None)["input"] == support.DEFAULT_INPUT
 
 
 @pytest.mark.parametrize(
@@ -87,22 +77,22 @@ def test_null_or_absent_execution_input_means_the_defaults(app: ModuleType, buck
     ],
 )
 def test_unknown_key_raises_invalid_execution_input_naming_it_and_the_allowed_keys(
-    app: ModuleType, bucket: str, s3_client: Any, execution_input: dict[str, Any]
+    dataset_app: ModuleType, bucket: str, s3_client: Any, execution_input: dict[str, Any]
 ) -> None:
-    unknown = next(key for key in execution_input if key not in DEFAULT_INPUT)
+    unknown = next(key for key in execution_input if key not in support.DEFAULT_INPUT)
 
-    with pytest.raises(app.InvalidExecutionInput) as raised:
-        app.lambda_handler(event_for(execution_input), None)
+    with pytest.raises(dataset_app.InvalidExecutionInput) as raised:
+        dataset_app.lambda_handler(support.event_for(execution_input), None)
 
     message = str(raised.value)
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
     assert f"unknown key '{unknown}'" in message
     assert "in the execution input; allowed keys: " in message
-    assert all(key in message.split("allowed keys: ")[1] for key in DEFAULT_INPUT)
-    assert all_keys(s3_client, bucket) == set()
+    assert all(key in message.split("allowed keys: ")[1] for key in support.DEFAULT_INPUT)
+    assert support.all_keys(s3_client, bucket) == set()
 
 
-@pytest.mark.parametrize("key", list(DEFAULT_INPUT))
+@pytest.mark.parametrize("key", list(support.DEFAULT_INPUT))
 @pytest.mark.parametrize(
     "value",
     [
@@ -116,12 +106,12 @@ def test_unknown_key_raises_invalid_execution_input_naming_it_and_the_allowed_ke
     ],
 )
 def test_value_of_wrong_type_raises_invalid_execution_input_naming_key_and_value(
-    app: ModuleType, bucket: str, key: str, value: Any
+    dataset_app: ModuleType, bucket: str, key: str, value: Any
 ) -> None:
-    with pytest.raises(app.InvalidExecutionInput) as raised:
-        app.lambda_handler(event_for({key: value}), None)
+    with pytest.raises(dataset_app.InvalidExecutionInput) as raised:
+        dataset_app.lambda_handler(support.event_for({key: value}), None)
 
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
     expected = "a number" if key == "noise" else "a whole number"
     assert str(raised.value) == f"{key} must be {expected}, got {json.dumps(value)}"
 
@@ -153,36 +143,38 @@ def test_value_of_wrong_type_raises_invalid_execution_input_naming_key_and_value
     ],
 )
 def test_out_of_range_value_raises_invalid_execution_input_naming_key_and_value(
-    app: ModuleType, bucket: str, s3_client: Any, key: str, value: float
+    dataset_app: ModuleType, bucket: str, s3_client: Any, key: str, value: float
 ) -> None:
-    with pytest.raises(app.InvalidExecutionInput) as raised:
-        app.lambda_handler(event_for({key: value}), None)
+    with pytest.raises(dataset_app.InvalidExecutionInput) as raised:
+        dataset_app.lambda_handler(support.event_for({key: value}), None)
 
     message = str(raised.value)
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
     assert message.startswith((f"{key} must be >= ", f"{key} must be <= "))
     shown = json.dumps(value)
     assert message.endswith(f"got {shown}" if len(shown) <= 80 else "...")
-    assert all_keys(s3_client, bucket) == set()
+    assert support.all_keys(s3_client, bucket) == set()
 
 
 @pytest.mark.parametrize("key", ["trainRows", "validationRows", "testRows", "seed"])
 @pytest.mark.parametrize("value", [100.5, 1000.000001, -0.5, float("inf"), float("-inf")])
 def test_non_integer_count_raises_invalid_execution_input_naming_key_and_value(
-    app: ModuleType, bucket: str, key: str, value: float
+    dataset_app: ModuleType, bucket: str, key: str, value: float
 ) -> None:
-    with pytest.raises(app.InvalidExecutionInput) as raised:
-        app.lambda_handler(event_for({key: value}), None)
+    with pytest.raises(dataset_app.InvalidExecutionInput) as raised:
+        dataset_app.lambda_handler(support.event_for({key: value}), None)
 
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
     assert str(raised.value) == f"{key} must be a whole number, got {json.dumps(value)}"
 
 
-@pytest.mark.parametrize("key", [*DEFAULT_INPUT, "maxTestRmse"])
-def test_nan_raises_invalid_execution_input_naming_the_key(app: ModuleType, bucket: str, key: str) -> None:
+@pytest.mark.parametrize("key", [*support.DEFAULT_INPUT, "maxTestRmse"])
+def test_nan_raises_invalid_execution_input_naming_the_key(
+    dataset_app: ModuleType, bucket: str, key: str
+) -> None:
     # JSON has no NaN, but NaN would pass every minimum and maximum of the schema.
-    with pytest.raises(app.InvalidExecutionInput) as raised:
-        app.lambda_handler(event_for({key: float("nan")}), None)
+    with pytest.raises(dataset_app.InvalidExecutionInput) as raised:
+        dataset_app.lambda_handler(support.event_for({key: float("nan")}), None)
 
     assert str(raised.value) == f"{key} must be a finite number, got NaN"
 
@@ -203,7 +195,7 @@ def test_nan_raises_invalid_execution_input_naming_the_key(app: ModuleType, buck
     ],
 )
 def test_boundary_values_are_accepted_with_their_type(
-    app: ModuleType, execution_input: dict[str, Any], attribute: str, expected: float
+    dataset_app: ModuleType, execution_input: dict[str, Any], attribute: str, expected: float
 ) -> None:
     value = getattr(dataset_writer.parse_spec(execution_input), attribute)
 
@@ -221,18 +213,18 @@ def test_boundary_values_are_accepted_with_their_type(
     ],
 )
 def test_missing_or_malformed_execution_raises_invalid_execution_input(
-    app: ModuleType, bucket: str, execution: Any
+    dataset_app: ModuleType, bucket: str, execution: Any
 ) -> None:
-    event = event_for({})
+    event = support.event_for({})
     if execution is ...:
         del event["execution"]
     else:
         event["execution"] = execution
 
-    with pytest.raises(app.InvalidExecutionInput, match=r"'execution' must be an object") as raised:
-        app.lambda_handler(event, None)
+    with pytest.raises(dataset_app.InvalidExecutionInput, match=r"'execution' must be an object") as raised:
+        dataset_app.lambda_handler(event, None)
 
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
 
 
 @pytest.mark.parametrize("key", ["id", "name", "startTime"])
@@ -240,17 +232,17 @@ def test_missing_or_malformed_execution_raises_invalid_execution_input(
     "value", [pytest.param(..., id="missing"), None, "", 42, ["x"], {"value": "x"}, True]
 )
 def test_bad_execution_field_raises_invalid_execution_input_naming_it(
-    app: ModuleType, bucket: str, s3_client: Any, key: str, value: Any
+    dataset_app: ModuleType, bucket: str, s3_client: Any, key: str, value: Any
 ) -> None:
-    event = event_for({})
+    event = support.event_for({})
     if value is ...:
         del event["execution"][key]
     else:
         event["execution"][key] = value
 
-    with pytest.raises(app.InvalidExecutionInput) as raised:
-        app.lambda_handler(event, None)
+    with pytest.raises(dataset_app.InvalidExecutionInput) as raised:
+        dataset_app.lambda_handler(event, None)
 
-    assert raised.type is app.InvalidExecutionInput
+    assert raised.type is dataset_app.InvalidExecutionInput
     assert f"execution.{key}" in str(raised.value)
-    assert all_keys(s3_client, bucket) == set()
+    assert support.all_keys(s3_client, bucket) == set()

@@ -8,9 +8,7 @@ import random
 import friedman
 import pytest
 
-from tests.unit.dataset_support import (
-    friedman1,
-)
+from tests.unit import dataset_support as support
 
 # chi-square with 9 degrees of freedom: exceeded with probability 0.001 by uniform digits.
 CHI2_9_P001 = 27.88
@@ -65,7 +63,7 @@ def test_features_of_a_row_are_not_correlated() -> None:
 @pytest.mark.parametrize("noise", [1.0, 0.2, 7.5])
 def test_noise_is_normal_with_the_asked_standard_deviation(noise: float) -> None:
     labels, features = _batches(20_001, seed=13, noise=noise)  # odd: the last pair is cut
-    residuals = [label - friedman1(x) for label, x in zip(labels, features, strict=True)]
+    residuals = [label - support.friedman1(x) for label, x in zip(labels, features, strict=True)]
     n = len(residuals)
     mean = sum(residuals) / n
     sd = math.sqrt(sum((r - mean) ** 2 for r in residuals) / n)
@@ -82,7 +80,7 @@ def test_batch_returns_the_squared_noise_of_its_rows() -> None:
     labels, lines, squared_noise = friedman.friedman1_batch(500, random.Random(4), 2.0)
     features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
 
-    recomputed = sum((y - friedman1(x)) ** 2 for y, x in zip(labels, features, strict=True))
+    recomputed = sum((y - support.friedman1(x)) ** 2 for y, x in zip(labels, features, strict=True))
     assert squared_noise == pytest.approx(recomputed, rel=1e-9)
     assert friedman.friedman1_batch(500, random.Random(4), 0.0)[2] == 0.0
 

@@ -14,29 +14,11 @@ import pytest
 import s3_stream
 from botocore.exceptions import ClientError
 
-from tests.unit.dataset_support import (
-    DEFAULT_INPUT,
-    MULTIPART_INPUT,
-    SMALL_INPUT,
-    SMALL_PART,
-    RecordingClient,
-    all_keys,
-    event_for,
-    friedman1,
-    open_uploads,
-    read_object,
-    read_rows,
-    split_keys,
-)
-
-
-@pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("generate_dataset")
+from tests.unit import dataset_support as support
 
 
 def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
-    app: ModuleType,
+    dataset_app: ModuleType,
     bucket: str,
     s3_client: Any,
     load_event: Callable[[str], Any],
@@ -44,10 +26,10 @@ def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
 ) -> None:
     event = load_event("generate_dataset")
 
-    result = app.lambda_handler(event, lambda_context)
+    result = dataset_app.lambda_handler(event, lambda_context)
 
     assert json.loads(json.dumps(result, allow_nan=False)) == result
-    assert result["input"] == DEFAULT_INPUT
+    assert result["input"] == support.DEFAULT_INPUT
     dataset = result["dataset"]
     name = dataset["runName"]
     # The tuning job in events/extract_model_path.json is this execution's.
@@ -62,42 +44,47 @@ def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
     assert dataset["tuningJobName"] == dataset["transformJobName"] == name
     assert dataset["rows"] == {"train": 10_000, "validation": 2_000, "test": 2_000}
     assert (dataset["features"], dataset["noise"], dataset["seed"]) == (10, 1.0, 42)
-    assert all_keys(s3_client, bucket) == set(split_keys(dataset).values())
+    assert support.all_keys(s3_client, bucket) == set(support.split_keys(dataset).values())
 
 
 def test_overrides_event_uses_the_overrides_from_the_console_input_file(
-    app: ModuleType, bucket: str, s3_client: Any, load_event: Callable[[str], Any]
+    dataset_app: ModuleType, bucket: str, s3_client: Any, load_event: Callable[[str], Any]
 ) -> None:
     event = load_event("generate_dataset_overrides")
     assert event["input"] == load_event("execution_input_overrides")
 
-    result = app.lambda_handler(event, None)
+    result = dataset_app.lambda_handler(event, None)
 
     assert result["input"] == event["input"]
-    keys = split_keys(result["dataset"])
-    assert len(read_rows(s3_client, bucket, keys["train"])) == event["input"]["trainRows"]
-    assert len(read_rows(s3_client, bucket, keys["validation"])) == event["input"]["validationRows"]
-    assert len(read_rows(s3_client, bucket, keys["test"])) == event["input"]["testRows"]
+    keys = support.split_keys(result["dataset"])
+    assert len(support.read_rows(s3_client, bucket, keys["train"])) == event["input"]["trainRows"]
+    assert len(support.read_rows(s3_client, bucket, keys["validation"])) == event["input"]["validationRows"]
+    assert len(support.read_rows(s3_client, bucket, keys["test"])) == event["input"]["testRows"]
     assert result["dataset"]["noise"] == event["input"]["noise"]
 
 
 def test_default_console_input_is_the_defaults(
-    app: ModuleType, bucket: str, load_event: Callable[[str], Any]
+    dataset_app: ModuleType, bucket: str, load_event: Callable[[str], Any]
 ) -> None:
     execution_input = load_event("execution_input_default")
     assert execution_input == {}
 
-    assert app.lambda_handler(event_for(execution_input), None)["input"] == DEFAULT_INPUT
+    assert (
+        dataset_app.lambda_handler(support.event_for(execution_input), None)["input"] == support.DEFAULT_INPUT
+    )
 
 
 def test_output_has_every_dataset_field_the_state_machine_reads(
-    app: ModuleType, bucket: str, load_event: Callable[[str], Any], state_machine_definition: dict[str, Any]
+    dataset_app: ModuleType,
+    bucket: str,
+    load_event: Callable[[str], Any],
+    state_machine_definition: dict[str, Any],
 ) -> None:
     definition = json.dumps(state_machine_definition)
     paths = set(re.findall(r'"\$\.dataset\.(\w+)"', definition))
     assert paths, "the definition reads no $.dataset field: the regex is out of date"
 
-    result = app.lambda_handler(load_event("generate_dataset"), None)
+    result = dataset_app.lambda_handler(load_event("generate_dataset"), None)
 
     # shards: only in a sharded data set (the Choice tests IsPresent); the Map writes shardResults.
     assert paths - {"shards", "shardResults"} <= set(result["dataset"])
@@ -105,24 +92,24 @@ def test_output_has_every_dataset_field_the_state_machine_reads(
     assert state_machine_definition["States"]["Generate Training Dataset"]["OutputPath"] == "$.Payload"
 
 
-def test_returned_input_is_itself_a_valid_execution_input(app: ModuleType, bucket: str) -> None:
-    result = app.lambda_handler(event_for({"noise": 0.25}), None)
+def test_returned_input_is_itself_a_valid_execution_input(dataset_app: ModuleType, bucket: str) -> None:
+    result = dataset_app.lambda_handler(support.event_for({"noise": 0.25}), None)
 
     assert dataset_writer.parse_spec(result["input"]) == dataset_writer.parse_spec({"noise": 0.25})
 
 
 def test_files_have_no_header_label_first_and_the_xgboost_column_counts(
-    app: ModuleType, bucket: str, s3_client: Any
+    dataset_app: ModuleType, bucket: str, s3_client: Any
 ) -> None:
     # Without noise the first column must be exactly the target of the next ten.
-    spec = {**SMALL_INPUT, "noise": 0}
-    result = app.lambda_handler(event_for(spec), None)
-    keys = split_keys(result["dataset"])
+    spec = {**support.SMALL_INPUT, "noise": 0}
+    result = dataset_app.lambda_handler(support.event_for(spec), None)
+    keys = support.split_keys(result["dataset"])
 
-    train = read_rows(s3_client, bucket, keys["train"])
-    validation = read_rows(s3_client, bucket, keys["validation"])
-    test = read_rows(s3_client, bucket, keys["test"])
-    labels = read_rows(s3_client, bucket, keys["testLabels"])
+    train = support.read_rows(s3_client, bucket, keys["train"])
+    validation = support.read_rows(s3_client, bucket, keys["validation"])
+    test = support.read_rows(s3_client, bucket, keys["test"])
+    labels = support.read_rows(s3_client, bucket, keys["testLabels"])
 
     assert len(train) == spec["trainRows"] and {len(row) for row in train} == {11}
     assert len(validation) == spec["validationRows"] and {len(row) for row in validation} == {11}
@@ -131,20 +118,20 @@ def test_files_have_no_header_label_first_and_the_xgboost_column_counts(
     # The features in the files are the ones the target was computed from: only the label's rounding to six
     # decimals (5e-7) separates them.
     for row in train + validation:
-        assert row[0] == pytest.approx(friedman1(row[1:]), abs=1e-6)
+        assert row[0] == pytest.approx(support.friedman1(row[1:]), abs=1e-6)
         assert all(0.0 <= x < 1.0 for x in row[1:])
     for features, (label,) in zip(test, labels, strict=True):
-        assert label == pytest.approx(friedman1(features), abs=1e-6)
+        assert label == pytest.approx(support.friedman1(features), abs=1e-6)
     assert result["dataset"]["noiseFloorRmse"] == 0.0
 
 
 def test_files_are_plain_ascii_csv_with_six_decimals_and_a_final_newline(
-    app: ModuleType, bucket: str, s3_client: Any
+    dataset_app: ModuleType, bucket: str, s3_client: Any
 ) -> None:
-    result = app.lambda_handler(event_for(SMALL_INPUT), None)
+    result = dataset_app.lambda_handler(support.event_for(support.SMALL_INPUT), None)
 
-    for key in split_keys(result["dataset"]).values():
-        text = read_object(s3_client, bucket, key).decode("ascii")
+    for key in support.split_keys(result["dataset"]).values():
+        text = support.read_object(s3_client, bucket, key).decode("ascii")
         assert text.endswith("\n") and not text.endswith("\n\n"), key
         assert "\r" not in text and " " not in text, key
         assert all(
@@ -153,25 +140,33 @@ def test_files_are_plain_ascii_csv_with_six_decimals_and_a_final_newline(
         assert s3_client.head_object(Bucket=bucket, Key=key)["ContentType"] == "text/csv"
 
 
-def test_same_seed_gives_byte_identical_files(app: ModuleType, bucket: str, s3_client: Any) -> None:
-    first = app.lambda_handler(event_for(SMALL_INPUT, name="first-run"), None)["dataset"]
-    second = app.lambda_handler(event_for(SMALL_INPUT, name="second-run"), None)["dataset"]
+def test_same_seed_gives_byte_identical_files(dataset_app: ModuleType, bucket: str, s3_client: Any) -> None:
+    first = dataset_app.lambda_handler(support.event_for(support.SMALL_INPUT, name="first-run"), None)[
+        "dataset"
+    ]
+    second = dataset_app.lambda_handler(support.event_for(support.SMALL_INPUT, name="second-run"), None)[
+        "dataset"
+    ]
 
     assert first["runName"] != second["runName"]
-    for split, key in split_keys(first).items():
-        assert read_object(s3_client, bucket, key) == read_object(
-            s3_client, bucket, split_keys(second)[split]
+    for split, key in support.split_keys(first).items():
+        assert support.read_object(s3_client, bucket, key) == support.read_object(
+            s3_client, bucket, support.split_keys(second)[split]
         )
     assert first["noiseFloorRmse"] == second["noiseFloorRmse"]
 
 
-def test_different_seeds_give_different_data(app: ModuleType, bucket: str, s3_client: Any) -> None:
-    first = app.lambda_handler(event_for({**SMALL_INPUT, "seed": 1}, name="seed-1"), None)["dataset"]
-    second = app.lambda_handler(event_for({**SMALL_INPUT, "seed": 2}, name="seed-2"), None)["dataset"]
+def test_different_seeds_give_different_data(dataset_app: ModuleType, bucket: str, s3_client: Any) -> None:
+    first = dataset_app.lambda_handler(
+        support.event_for({**support.SMALL_INPUT, "seed": 1}, name="seed-1"), None
+    )["dataset"]
+    second = dataset_app.lambda_handler(
+        support.event_for({**support.SMALL_INPUT, "seed": 2}, name="seed-2"), None
+    )["dataset"]
 
-    for split, key in split_keys(first).items():
-        first_rows = read_rows(s3_client, bucket, key)
-        second_rows = read_rows(s3_client, bucket, split_keys(second)[split])
+    for split, key in support.split_keys(first).items():
+        first_rows = support.read_rows(s3_client, bucket, key)
+        second_rows = support.read_rows(s3_client, bucket, support.split_keys(second)[split])
         assert len(first_rows) == len(second_rows)
         # Not merely shuffled: hardly any value repeats.
         shared = {v for row in first_rows for v in row} & {v for row in second_rows for v in row}
@@ -179,9 +174,13 @@ def test_different_seeds_give_different_data(app: ModuleType, bucket: str, s3_cl
 
 
 @pytest.mark.parametrize(("noise", "seed"), [(1.0, 42), (1.0, 7), (0.5, 1), (3.0, 2), (10.0, 3)])
-def test_noise_floor_is_the_noise_level(app: ModuleType, bucket: str, noise: float, seed: int) -> None:
+def test_noise_floor_is_the_noise_level(
+    dataset_app: ModuleType, bucket: str, noise: float, seed: int
+) -> None:
     test_rows = 2_000
-    result = app.lambda_handler(event_for({"testRows": test_rows, "noise": noise, "seed": seed}), None)
+    result = dataset_app.lambda_handler(
+        support.event_for({"testRows": test_rows, "noise": noise, "seed": seed}), None
+    )
 
     # The RMSE of n N(0, s^2) draws has a relative standard deviation of 1/sqrt(2n) (1.6 % here): 5 of them.
     tolerance = 5 / math.sqrt(2 * test_rows)
@@ -190,17 +189,18 @@ def test_noise_floor_is_the_noise_level(app: ModuleType, bucket: str, noise: flo
 
 @pytest.mark.parametrize(("noise", "seed"), [(1.0, 42), (0.1, 5), (25.0, 9)])
 def test_noise_floor_is_the_rmse_of_the_written_labels_against_the_target_of_the_written_features(
-    app: ModuleType, bucket: str, s3_client: Any, noise: float, seed: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, noise: float, seed: int
 ) -> None:
-    result = app.lambda_handler(
-        event_for({**SMALL_INPUT, "testRows": 500, "noise": noise, "seed": seed}), None
+    result = dataset_app.lambda_handler(
+        support.event_for({**support.SMALL_INPUT, "testRows": 500, "noise": noise, "seed": seed}), None
     )
-    keys = split_keys(result["dataset"])
-    features = read_rows(s3_client, bucket, keys["test"])
-    labels = [row[0] for row in read_rows(s3_client, bucket, keys["testLabels"])]
+    keys = support.split_keys(result["dataset"])
+    features = support.read_rows(s3_client, bucket, keys["test"])
+    labels = [row[0] for row in support.read_rows(s3_client, bucket, keys["testLabels"])]
 
     recomputed = math.sqrt(
-        sum((label - friedman1(x)) ** 2 for label, x in zip(labels, features, strict=True)) / len(labels)
+        sum((label - support.friedman1(x)) ** 2 for label, x in zip(labels, features, strict=True))
+        / len(labels)
     )
 
     # The files hold the features exactly; the labels are rounded to six decimals (5e-7), the floor too.
@@ -209,19 +209,23 @@ def test_noise_floor_is_the_rmse_of_the_written_labels_against_the_target_of_the
 
 
 def test_generate_streams_through_multipart_and_writes_the_same_bytes(
-    app: ModuleType, bucket: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
+    dataset_app: ModuleType, bucket: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    single_client = RecordingClient(s3_client)
-    monkeypatch.setattr(app, "s3", single_client)
-    single = app.lambda_handler(event_for(MULTIPART_INPUT, name="single-put"), None)["dataset"]
+    single_client = support.RecordingClient(s3_client)
+    monkeypatch.setattr(dataset_app, "s3", single_client)
+    single = dataset_app.lambda_handler(support.event_for(support.MULTIPART_INPUT, name="single-put"), None)[
+        "dataset"
+    ]
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-    monkeypatch.setattr(s3_stream, "PART_SIZE", SMALL_PART)
-    client = RecordingClient(s3_client)
-    monkeypatch.setattr(app, "s3", client)
-    multipart = app.lambda_handler(event_for(MULTIPART_INPUT, name="multipart"), None)["dataset"]
+    monkeypatch.setattr(s3_stream, "PART_SIZE", support.SMALL_PART)
+    client = support.RecordingClient(s3_client)
+    monkeypatch.setattr(dataset_app, "s3", client)
+    multipart = dataset_app.lambda_handler(
+        support.event_for(support.MULTIPART_INPUT, name="multipart"), None
+    )["dataset"]
 
     assert {op for op, _ in single_client.calls} == {"put_object"}
-    for split, key in split_keys(multipart).items():
+    for split, key in support.split_keys(multipart).items():
         operations = client.operations(key)
         if split == "testLabels":  # smaller than one part
             assert operations == ["put_object"]
@@ -229,9 +233,11 @@ def test_generate_streams_through_multipart_and_writes_the_same_bytes(
             assert operations[0] == "create_multipart_upload", split
             assert operations.count("upload_part") >= 3, split
             assert operations[-1] == "complete_multipart_upload", split
-        single_key = split_keys(single)[split]
-        assert read_object(s3_client, bucket, key) == read_object(s3_client, bucket, single_key)
-    assert open_uploads(s3_client, bucket) == []
+        single_key = support.split_keys(single)[split]
+        assert support.read_object(s3_client, bucket, key) == support.read_object(
+            s3_client, bucket, single_key
+        )
+    assert support.open_uploads(s3_client, bucket) == []
 
 
 @pytest.mark.parametrize(
@@ -248,7 +254,7 @@ def test_generate_streams_through_multipart_and_writes_the_same_bytes(
     ],
 )
 def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
-    app: ModuleType,
+    dataset_app: ModuleType,
     bucket: str,
     s3_client: Any,
     small_parts: int,
@@ -258,11 +264,11 @@ def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
     nth: int,
     split: str,
 ) -> None:
-    client = RecordingClient(app._s3_client(), fail=operation, key_part=key_part, nth=nth)
-    monkeypatch.setattr(app, "s3", client)
+    client = support.RecordingClient(dataset_app._s3_client(), fail=operation, key_part=key_part, nth=nth)
+    monkeypatch.setattr(dataset_app, "s3", client)
 
     with pytest.raises(dataset_writer.DatasetWriteError) as raised:
-        app.lambda_handler(event_for(MULTIPART_INPUT), None)
+        dataset_app.lambda_handler(support.event_for(support.MULTIPART_INPUT), None)
 
     assert client.failed
 
@@ -270,23 +276,23 @@ def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
     assert f"/data/{split}/" in str(raised.value)
     assert "internal error" in str(raised.value)
     assert isinstance(raised.value.__cause__, ClientError)
-    assert all_keys(s3_client, bucket) == set()
-    assert open_uploads(s3_client, bucket) == []
+    assert support.all_keys(s3_client, bucket) == set()
+    assert support.open_uploads(s3_client, bucket) == []
 
 
 def test_write_failure_reports_the_original_error_when_the_abort_fails_too(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int, monkeypatch: pytest.MonkeyPatch
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = RecordingClient(
-        app._s3_client(), fail="upload_part", key_part="/validation/", nth=2, fail_abort=True
+    client = support.RecordingClient(
+        dataset_app._s3_client(), fail="upload_part", key_part="/validation/", nth=2, fail_abort=True
     )
-    monkeypatch.setattr(app, "s3", client)
+    monkeypatch.setattr(dataset_app, "s3", client)
 
     with pytest.raises(dataset_writer.DatasetWriteError, match="internal error") as raised:
-        app.lambda_handler(event_for(MULTIPART_INPUT), None)
+        dataset_app.lambda_handler(support.event_for(support.MULTIPART_INPUT), None)
 
     assert client.failed
     assert "reduce your rate" not in str(raised.value)
     assert "abort_multipart_upload" in [op for op, _ in client.calls]
     # The completed train split is still removed.
-    assert not any("/train/" in key for key in all_keys(s3_client, bucket))
+    assert not any("/train/" in key for key in support.all_keys(s3_client, bucket))

@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import naming
 import pytest
 
-from tests.unit.dataset_support import (
-    JOB_NAME,
-    SMALL_INPUT,
-    START,
-    STATE_MACHINE,
-    TRAINING_JOB_SUFFIX,
-    TUNING_JOB_NAME,
-    all_keys,
-    event_for,
-)
-
-
-@pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("generate_dataset")
+from tests.unit import dataset_support as support
 
 
 def _execution_names() -> Iterator[str]:
@@ -55,60 +41,66 @@ def _execution_names() -> Iterator[str]:
     ]
 
 
-@pytest.mark.parametrize("start", [START, "2027-01-01T00:00:00.001Z"])
-def test_run_name_is_a_valid_tuning_job_name_for_any_execution_name(app: ModuleType, start: str) -> None:
+@pytest.mark.parametrize("start", [support.START, "2027-01-01T00:00:00.001Z"])
+def test_run_name_is_a_valid_tuning_job_name_for_any_execution_name(
+    dataset_app: ModuleType, start: str
+) -> None:
     for name in _execution_names():
-        execution = naming.Execution(arn=f"{STATE_MACHINE}:{name}", name=name, start_time=start)
+        execution = naming.Execution(arn=f"{support.STATE_MACHINE}:{name}", name=name, start_time=start)
         run = naming.run_name(execution)
 
         assert len(run) <= 32, (name, run)
-        assert TUNING_JOB_NAME.fullmatch(run), (name, run)
-        assert JOB_NAME.fullmatch(run + TRAINING_JOB_SUFFIX), (name, run)
-        assert len(run + TRAINING_JOB_SUFFIX) <= 63
+        assert support.TUNING_JOB_NAME.fullmatch(run), (name, run)
+        assert support.JOB_NAME.fullmatch(run + support.TRAINING_JOB_SUFFIX), (name, run)
+        assert len(run + support.TRAINING_JOB_SUFFIX) <= 63
         # ARNs carry names in lower case: a lower-case name is the one read back from an ARN.
         assert run == run.lower()
         assert naming.run_name(execution) == run
 
 
-def test_run_name_keeps_a_readable_part_of_the_execution_name(app: ModuleType) -> None:
+def test_run_name_keeps_a_readable_part_of_the_execution_name(dataset_app: ModuleType) -> None:
     execution = naming.Execution(
-        arn=f"{STATE_MACHINE}:Nightly_Retrain", name="Nightly_Retrain", start_time=START
+        arn=f"{support.STATE_MACHINE}:Nightly_Retrain", name="Nightly_Retrain", start_time=support.START
     )
-    punctuation = naming.Execution(arn=f"{STATE_MACHINE}:___", name="___", start_time=START)
+    punctuation = naming.Execution(arn=f"{support.STATE_MACHINE}:___", name="___", start_time=support.START)
 
     assert naming.run_name(execution).startswith("nightly-retrain-")
     assert naming.run_name(punctuation).startswith("run-")
 
 
-def test_run_names_of_different_executions_differ(app: ModuleType) -> None:
+def test_run_names_of_different_executions_differ(dataset_app: ModuleType) -> None:
     names = list(_execution_names())
     runs = [
         naming.run_name(naming.Execution(arn=f"{machine}:{name}", name=name, start_time=start))
         for name in names
-        for machine in (STATE_MACHINE, STATE_MACHINE.replace("AbC123", "XyZ789"))
-        for start in (START, "2026-11-28T10:00:00.001Z")
+        for machine in (support.STATE_MACHINE, support.STATE_MACHINE.replace("AbC123", "XyZ789"))
+        for start in (support.START, "2026-11-28T10:00:00.001Z")
     ]
 
     assert len(set(runs)) == len(runs) == len(names) * 4
 
 
-def test_execution_name_reused_after_the_first_one_ended_gets_a_new_run_name(app: ModuleType) -> None:
+def test_execution_name_reused_after_the_first_one_ended_gets_a_new_run_name(dataset_app: ModuleType) -> None:
     """Same state machine, same name, a later start (after the execution history expired)."""
-    arn = f"{STATE_MACHINE}:weekly"
-    first = naming.run_name(naming.Execution(arn=arn, name="weekly", start_time=START))
+    arn = f"{support.STATE_MACHINE}:weekly"
+    first = naming.run_name(naming.Execution(arn=arn, name="weekly", start_time=support.START))
     later = naming.run_name(naming.Execution(arn=arn, name="weekly", start_time="2027-03-01T10:00:00.000Z"))
 
     assert first != later
 
 
 def test_two_executions_with_the_same_name_never_share_a_key(
-    app: ModuleType, bucket: str, s3_client: Any
+    dataset_app: ModuleType, bucket: str, s3_client: Any
 ) -> None:
-    first = app.lambda_handler(event_for(SMALL_INPUT, name="same-name"), None)["dataset"]
-    first_keys = all_keys(s3_client, bucket)
-    other_machine = STATE_MACHINE.replace("AbC123", "XyZ789")
-    second = app.lambda_handler(event_for(SMALL_INPUT, name="same-name", state_machine=other_machine), None)
-    second_keys = all_keys(s3_client, bucket) - first_keys
+    first = dataset_app.lambda_handler(support.event_for(support.SMALL_INPUT, name="same-name"), None)[
+        "dataset"
+    ]
+    first_keys = support.all_keys(s3_client, bucket)
+    other_machine = support.STATE_MACHINE.replace("AbC123", "XyZ789")
+    second = dataset_app.lambda_handler(
+        support.event_for(support.SMALL_INPUT, name="same-name", state_machine=other_machine), None
+    )
+    second_keys = support.all_keys(s3_client, bucket) - first_keys
 
     assert first["runName"] != second["dataset"]["runName"]
     assert len(first_keys) == len(second_keys) == 4

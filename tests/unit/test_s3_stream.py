@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -13,37 +12,28 @@ import pytest
 import s3_stream
 from botocore.exceptions import ClientError
 
-from tests.unit.dataset_support import (
-    S3_MIN_PART,
-    RecordingClient,
-    all_keys,
-    open_uploads,
-    read_object,
-)
+from tests.unit import dataset_support as support
 
 
-@pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("generate_dataset")
+def test_part_size_is_at_least_s3s_minimum(dataset_app: ModuleType) -> None:
+    assert s3_stream.PART_SIZE >= support.S3_MIN_PART
 
 
-def test_part_size_is_at_least_s3s_minimum(app: ModuleType) -> None:
-    assert s3_stream.PART_SIZE >= S3_MIN_PART
-
-
-def test_stream_writer_sends_a_small_object_in_one_put(app: ModuleType, bucket: str, s3_client: Any) -> None:
-    client = RecordingClient(s3_client)
+def test_stream_writer_sends_a_small_object_in_one_put(
+    dataset_app: ModuleType, bucket: str, s3_client: Any
+) -> None:
+    client = support.RecordingClient(s3_client)
     with s3_stream.S3StreamWriter(client, bucket, "small.csv") as writer:
         writer.write("1.000000,2.000000\n")
 
     assert client.operations("small.csv") == ["put_object"]
-    assert read_object(s3_client, bucket, "small.csv") == b"1.000000,2.000000\n"
+    assert support.read_object(s3_client, bucket, "small.csv") == b"1.000000,2.000000\n"
 
 
 def test_stream_writer_uploads_parts_and_the_object_is_byte_identical(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int
 ) -> None:
-    client = RecordingClient(s3_client)
+    client = support.RecordingClient(s3_client)
     lines = [f"{i:06d},{i * 0.5:.6f},{'7' * 80}\n" for i in range(2_000)]
 
     with s3_stream.S3StreamWriter(client, bucket, "big.csv") as writer:
@@ -58,27 +48,29 @@ def test_stream_writer_uploads_parts_and_the_object_is_byte_identical(
     assert len(parts) >= 10
     assert [part["PartNumber"] for part in parts] == list(range(1, len(parts) + 1))
     assert all(len(part["Body"]) >= small_parts for part in parts[:-1])
-    assert read_object(s3_client, bucket, "big.csv") == "".join(lines).encode()
+    assert support.read_object(s3_client, bucket, "big.csv") == "".join(lines).encode()
     assert writer.bytes_written == len("".join(lines))
-    assert open_uploads(s3_client, bucket) == []
+    assert support.open_uploads(s3_client, bucket) == []
 
 
-def test_stream_writer_meets_s3s_real_minimum_part_size(app: ModuleType, bucket: str, s3_client: Any) -> None:
+def test_stream_writer_meets_s3s_real_minimum_part_size(
+    dataset_app: ModuleType, bucket: str, s3_client: Any
+) -> None:
     """moto refuses (EntityTooSmall) a non-last part under 5 MiB, as S3 does: here it is not lowered."""
-    client = RecordingClient(s3_client)
+    client = support.RecordingClient(s3_client)
     chunk = "0123456789," * 5_957 + "\n"  # about 64 KiB
     chunks = [chunk] * 176  # about 11 MiB: two full parts and a short last one
 
-    with s3_stream.S3StreamWriter(client, bucket, "large.csv", part_size=S3_MIN_PART) as writer:
+    with s3_stream.S3StreamWriter(client, bucket, "large.csv", part_size=support.S3_MIN_PART) as writer:
         for piece in chunks:
             writer.write(piece)
 
     assert client.operations("large.csv").count("upload_part") == 3
-    assert read_object(s3_client, bucket, "large.csv") == "".join(chunks).encode()
+    assert support.read_object(s3_client, bucket, "large.csv") == "".join(chunks).encode()
 
 
 def test_stream_writer_aborts_its_upload_on_an_exception(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int
 ) -> None:
     with (
         pytest.raises(RuntimeError, match="row generator broke"),
@@ -87,8 +79,8 @@ def test_stream_writer_aborts_its_upload_on_an_exception(
         w.write("1" * (small_parts + 1))  # one part uploaded
         raise RuntimeError("row generator broke")
 
-    assert open_uploads(s3_client, bucket) == []
-    assert all_keys(s3_client, bucket) == set()
+    assert support.open_uploads(s3_client, bucket) == []
+    assert support.all_keys(s3_client, bucket) == set()
 
 
 class GatedClient:
@@ -124,7 +116,7 @@ def _sender_threads() -> list[threading.Thread]:
 
 
 def test_stream_writer_sends_a_part_in_the_background_one_at_a_time(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int
 ) -> None:
     existing = set(_sender_threads())  # threads another test may have left are not this writer's
     client = GatedClient(s3_client)
@@ -147,17 +139,17 @@ def test_stream_writer_sends_a_part_in_the_background_one_at_a_time(
 
     assert client.started == [1, 2]
     assert client.most_running == 1
-    assert read_object(s3_client, bucket, "background.csv") == b"a" * small_parts + b"b" * small_parts
+    assert support.read_object(s3_client, bucket, "background.csv") == b"a" * small_parts + b"b" * small_parts
     assert writer.bytes_written == 2 * small_parts
     assert set(_sender_threads()) <= existing
 
 
 @pytest.mark.parametrize("raised_by", ["write", "close"])
 def test_part_failing_in_the_background_is_raised_by_the_next_call_and_nothing_is_left(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int, raised_by: str
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int, raised_by: str
 ) -> None:
     existing = set(_sender_threads())
-    client = RecordingClient(s3_client, fail="upload_part", nth=1)
+    client = support.RecordingClient(s3_client, fail="upload_part", nth=1)
 
     with (
         pytest.raises(ClientError, match="internal error"),
@@ -169,8 +161,8 @@ def test_part_failing_in_the_background_is_raised_by_the_next_call_and_nothing_i
 
     assert client.failed
     assert [op for op, _ in client.calls].count("abort_multipart_upload") == 1
-    assert open_uploads(s3_client, bucket) == []
-    assert all_keys(s3_client, bucket) == set()
+    assert support.open_uploads(s3_client, bucket) == []
+    assert support.all_keys(s3_client, bucket) == set()
     assert set(_sender_threads()) <= existing
 
 
@@ -204,7 +196,7 @@ class SlowSink:
         return {}
 
 
-def test_stream_writer_holds_at_most_two_parts_while_one_is_being_sent(app: ModuleType) -> None:
+def test_stream_writer_holds_at_most_two_parts_while_one_is_being_sent(dataset_app: ModuleType) -> None:
     """The part in flight is waited for before the next one is joined: the one being sent and the one being
     filled, not a third (measured with tracemalloc, the parts 1 MiB, the chunks 64 KiB)."""
     part = 1024 * 1024
@@ -227,7 +219,7 @@ def test_stream_writer_holds_at_most_two_parts_while_one_is_being_sent(app: Modu
 
 @pytest.mark.parametrize("kind", [str, bytes, bytearray, memoryview])
 def test_stream_writer_takes_text_and_bytes_like_data_in_chunks_larger_than_a_part(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int, kind: type
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int, kind: type
 ) -> None:
     text = "".join(f"{i:07d}\n" for i in range(12_000))  # 96,000 bytes: almost six 16 KiB parts at once
     data = text if kind is str else kind(text.encode())
@@ -236,11 +228,11 @@ def test_stream_writer_takes_text_and_bytes_like_data_in_chunks_larger_than_a_pa
         writer.write(data)
         writer.write(data)
 
-    assert read_object(s3_client, bucket, "one-write.csv") == text.encode() * 2
+    assert support.read_object(s3_client, bucket, "one-write.csv") == text.encode() * 2
     assert writer.bytes_written == 2 * len(text)
 
 
-def test_stream_writer_refuses_other_data_and_writes_after_close(app: ModuleType) -> None:
+def test_stream_writer_refuses_other_data_and_writes_after_close(dataset_app: ModuleType) -> None:
     client = SlowSink(delay=0)
     writer = s3_stream.S3StreamWriter(client, "bucket", "k.csv")
     with pytest.raises(TypeError, match="str or bytes-like data, not int"):
@@ -255,9 +247,9 @@ def test_stream_writer_refuses_other_data_and_writes_after_close(app: ModuleType
 
 
 def test_stream_writer_aborts_when_completing_the_upload_fails(
-    app: ModuleType, bucket: str, s3_client: Any, small_parts: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_parts: int
 ) -> None:
-    client = RecordingClient(s3_client, fail="complete_multipart_upload")
+    client = support.RecordingClient(s3_client, fail="complete_multipart_upload")
 
     with (
         pytest.raises(ClientError, match="internal error"),
@@ -266,5 +258,5 @@ def test_stream_writer_aborts_when_completing_the_upload_fails(
         writer.write("5" * (3 * small_parts))
 
     assert [op for op, _ in client.calls].count("abort_multipart_upload") == 1
-    assert open_uploads(s3_client, bucket) == []
-    assert all_keys(s3_client, bucket) == set()
+    assert support.open_uploads(s3_client, bucket) == []
+    assert support.all_keys(s3_client, bucket) == set()
