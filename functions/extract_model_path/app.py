@@ -4,7 +4,7 @@ every training job.
 The event is ``{"tuning": <description>, "runPrefix": "runs/<run name>/"}``, where the description is the
 DescribeHyperParameterTuningJob response that the ``.sync`` tuning task returns. The history goes to
 ``s3://$BUCKET_NAME/<runPrefix>tuning/training-jobs.json`` before the best job is picked, so it is written
-also when no job completed. A bare description (the sample's event) gives the summary without the history.
+also when no job completed.
 """
 
 from __future__ import annotations
@@ -51,8 +51,14 @@ class ConfigurationError(RuntimeError):
     """The function is deployed without the environment the template gives it."""
 
 
-def _history_target(event: Mapping[str, Any]) -> tuple[Any, str, str]:
+def _history_target(event: Any) -> tuple[Any, str, str]:
     """The description, and the bucket and key to write the history to, from the state machine's event."""
+    if not isinstance(event, Mapping) or "tuning" not in event:
+        keys = f" with keys {', '.join(sorted(map(str, event))[:10])}" if isinstance(event, Mapping) else ""
+        raise InvalidTuningJobDescription(
+            'the event must be {"tuning": <the tuning task\'s output>, "runPrefix": "runs/<run name>/"} as '
+            f"the state machine sends it, got {type(event).__name__}{keys}"
+        )
     run_prefix = event.get("runPrefix")
     if not isinstance(run_prefix, str) or not _RUN_PREFIX.fullmatch(run_prefix):
         raise InvalidTuningJobDescription(
@@ -65,19 +71,14 @@ def _history_target(event: Mapping[str, Any]) -> tuple[Any, str, str]:
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """Event: ``{"tuning": <DescribeHyperParameterTuningJob response>, "runPrefix": "runs/<name>/"}``; a bare
-    description (``events/extract_model_path.json``) gives the summary without the history."""
-    history_uri = None
-    if isinstance(event, Mapping) and "tuning" in event:
-        description, bucket, key = _history_target(event)
-        if not isinstance(description, Mapping):
-            best_training_job(description)  # raises InvalidTuningJobDescription naming the type
-        tuning_job = require(description, "HyperParameterTuningJobName", str, "event.tuning")
-        jobs = training_jobs(_sagemaker_client(), tuning_job)
-        history_uri = write_history(_s3_client(), bucket, key, history_document(description, jobs))
-        logger.info("training job history written", extra={"uri": history_uri, "jobs": len(jobs)})
-    else:
-        description = event
+    """Event: ``{"tuning": <DescribeHyperParameterTuningJob response>, "runPrefix": "runs/<name>/"}``."""
+    description, bucket, key = _history_target(event)
+    if not isinstance(description, Mapping):
+        best_training_job(description)  # raises InvalidTuningJobDescription naming the type
+    tuning_job = require(description, "HyperParameterTuningJobName", str, "event.tuning")
+    jobs = training_jobs(_sagemaker_client(), tuning_job)
+    history_uri = write_history(_s3_client(), bucket, key, history_document(description, jobs))
+    logger.info("training job history written", extra={"uri": history_uri, "jobs": len(jobs)})
     summary = best_training_job(description)
     summary["modelDataUrl"] = model_artifact(_sagemaker_client(), summary["bestTrainingJobName"])
     summary["trainingJobsUri"] = history_uri

@@ -237,10 +237,15 @@ def test_generate_dataset_without_bucket_name_fails_by_name_for_any_event(
 
 @pytest.fixture
 def extract_model_path(
-    load_handler: Callable[[str], ModuleType], sagemaker_client: Any, load_event: Callable[[str], Any]
+    load_handler: Callable[[str], ModuleType],
+    sagemaker_client: Any,
+    load_event: Callable[[str], Any],
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> ModuleType:
-    """The handler, with the events' best training job created in moto (so valid events succeed)."""
-    description = load_event("extract_model_path")
+    """The handler, with the events' best training job created in moto (so valid events succeed); the
+    tuning job has no training job to list (moto cannot list them)."""
+    description = load_event("extract_model_path")["tuning"]
     definition = description["TrainingJobDefinition"]
     sagemaker_client.create_training_job(
         TrainingJobName=description["BestTrainingJob"]["TrainingJobName"],
@@ -255,14 +260,20 @@ def extract_model_path(
         ResourceConfig=definition["ResourceConfig"],
         StoppingCondition=definition["StoppingCondition"],
     )
-    return load_handler("extract_model_path")
+    app = load_handler("extract_model_path")
+    monkeypatch.setattr(app, "training_jobs", lambda client, tuning_job: [])
+    return app
 
 
 def test_extract_model_path_any_event_returns_the_summary_or_fails_by_name(
     extract_model_path: ModuleType, load_event: Callable[[str], Any]
 ) -> None:
     app = extract_model_path
-    base = [load_event("extract_model_path"), load_event("extract_model_path_no_best_job")]
+    base = [
+        load_event("extract_model_path")["tuning"],
+        load_event("extract_model_path_no_best_job")["tuning"],
+    ]
+    run_prefix = load_event("extract_model_path")["runPrefix"]
     seen: Counter[str] = Counter()
 
     # The part the handler reads, mutated on its own.
@@ -282,7 +293,10 @@ def test_extract_model_path_any_event_returns_the_summary_or_fails_by_name(
     @PROPERTY
     @given(event=events_from(base, *extras))
     def check(event: Any) -> None:
-        result, error = outcome(lambda: app.lambda_handler(event, CONTEXT), named_exceptions(app))
+        result, error = outcome(
+            lambda: app.lambda_handler({"tuning": event, "runPrefix": run_prefix}, CONTEXT),
+            named_exceptions(app),
+        )
         seen[label(error)] += 1
         if error is not None:
             return

@@ -14,9 +14,11 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.conftest import REGION
+from tests.conftest import BUCKET_NAME, REGION
 
 TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+# The run of events/generate_dataset.json, whose tuning job events/extract_model_path.json describes.
+RUN_PREFIX = "runs/3f6c1b2e-9a4d-4c7e-d843421974ee/"
 EXPECTED_HYPERPARAMETERS = {
     "alpha",
     "colsample_bytree",
@@ -30,13 +32,25 @@ EXPECTED_HYPERPARAMETERS = {
 
 
 @pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("extract_model_path")
+def app(
+    load_handler: Callable[[str], ModuleType], bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The handler; the tuning job has no training job to list (moto cannot list them: the history's own
+    tests stub that call)."""
+    module = load_handler("extract_model_path")
+    monkeypatch.setattr(module, "training_jobs", lambda client, tuning_job: [])
+    return module
 
 
 @pytest.fixture
 def description(load_event: Callable[[str], Any]) -> dict[str, Any]:
-    return load_event("extract_model_path")
+    """The tuning task's output in the event the state machine sends."""
+    return load_event("extract_model_path")["tuning"]
+
+
+def event_of(description: Any) -> dict[str, Any]:
+    """The event the state machine sends for this description."""
+    return {"tuning": description, "runPrefix": RUN_PREFIX}
 
 
 def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> str:
@@ -66,7 +80,9 @@ def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> s
 def test_event_files_have_the_describe_tuning_job_shape(
     name: str, load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
 ) -> None:
-    assert api_output_errors(load_event(name), "sagemaker", "DescribeHyperParameterTuningJob") == []
+    event = load_event(name)
+    assert api_output_errors(event["tuning"], "sagemaker", "DescribeHyperParameterTuningJob") == []
+    assert event["runPrefix"] == RUN_PREFIX
 
 
 def test_event_file_has_the_create_model_output_shape(
@@ -95,6 +111,7 @@ def test_event_file_is_the_tuning_job_the_state_machine_starts_for_the_generate_
     request = _resolve(parameters, substitutions, generated)
 
     assert request["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
+    assert generated["dataset"]["prefix"] == RUN_PREFIX
     assert TUNING_JOB_NAME.fullmatch(description["HyperParameterTuningJobName"])
     assert description["HyperParameterTuningJobConfig"] == request["HyperParameterTuningJobConfig"]
     _assert_contained(request["TrainingJobDefinition"], description["TrainingJobDefinition"], "$")
@@ -113,7 +130,7 @@ def test_event_file_is_the_tuning_job_the_state_machine_starts_for_the_generate_
 def test_no_best_job_event_is_the_same_job_with_no_completed_training_job(
     description: dict[str, Any], load_event: Callable[[str], Any]
 ) -> None:
-    failed = load_event("extract_model_path_no_best_job")
+    failed = load_event("extract_model_path_no_best_job")["tuning"]
 
     assert "BestTrainingJob" not in failed
     assert failed["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
@@ -132,7 +149,7 @@ def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
     name = create_training_job(sagemaker_client, description)
     output_path = description["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
 
-    result = app.lambda_handler(description, lambda_context)
+    result = app.lambda_handler(event_of(description), lambda_context)
 
     assert result == {
         "tuningJobName": description["HyperParameterTuningJobName"],
@@ -145,7 +162,7 @@ def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
         # Where SageMaker puts a training job's model: {S3OutputPath}/{job name}/output/model.tar.gz.
         "modelDataUrl": f"{output_path}{name}/output/model.tar.gz",
         # A bare description (this event file) writes no training job history.
-        "trainingJobsUri": None,
+        "trainingJobsUri": f"s3://{BUCKET_NAME}/{RUN_PREFIX}tuning/training-jobs.json",
     }
     assert json.loads(json.dumps(result, allow_nan=False)) == result
 
@@ -160,7 +177,7 @@ def test_output_has_every_key_the_state_machine_selects(
     selector = state_machine_definition["States"]["Extract Model Path"]["ResultSelector"]
     save_model = state_machine_definition["States"]["HyperparameterTuning - Save Model"]["Parameters"]
 
-    result = app.lambda_handler(description, None)
+    result = app.lambda_handler(event_of(description), None)
 
     for path in selector.values():
         assert path.removeprefix("$.Payload.") in result, path
@@ -174,12 +191,12 @@ def test_unknown_keys_in_the_description_are_ignored(
 ) -> None:
     """SageMaker adds fields to its responses over time: a new field must not fail a run."""
     create_training_job(sagemaker_client, description)
-    expected = app.lambda_handler(copy.deepcopy(description), None)
+    expected = app.lambda_handler(event_of(copy.deepcopy(description)), None)
     description["Autotune"] = {"Mode": "Enabled"}
     description["BestTrainingJob"]["TrainingJobDefinitionName"] = "definition-1"
     description["SomeFutureField"] = [1, 2, 3]
 
-    assert app.lambda_handler(description, None) == expected
+    assert app.lambda_handler(event_of(description), None) == expected
 
 
 def test_best_job_without_objective_metric_gives_null_objective(
@@ -188,7 +205,7 @@ def test_best_job_without_objective_metric_gives_null_objective(
     create_training_job(sagemaker_client, description)
     del description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
 
-    result = app.lambda_handler(description, None)
+    result = app.lambda_handler(event_of(description), None)
 
     assert result["objectiveMetric"] is None
     assert result["objectiveValue"] is None
@@ -202,7 +219,7 @@ def test_objective_value_of_any_number_is_kept(
     create_training_job(sagemaker_client, description)
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
 
-    assert app.lambda_handler(description, None)["objectiveValue"] == value
+    assert app.lambda_handler(event_of(description), None)["objectiveValue"] == value
 
 
 # --- no model ----------------------------------------------------------------------------------------------
@@ -211,11 +228,11 @@ def test_objective_value_of_any_number_is_kept(
 def test_tuning_job_without_best_training_job_raises_no_best_training_job(
     app: ModuleType, load_event: Callable[[str], Any]
 ) -> None:
-    failed = load_event("extract_model_path_no_best_job")
+    failed = load_event("extract_model_path_no_best_job")["tuning"]
     # No training job to describe: any SageMaker call would be a mistake (a stub with no responses fails).
     stubber = Stubber(app._sagemaker_client())
     with stubber, pytest.raises(best_job.NoBestTrainingJob) as raised:
-        app.lambda_handler(failed, None)
+        app.lambda_handler(event_of(failed), None)
 
     message = str(raised.value)
     assert raised.type is best_job.NoBestTrainingJob
@@ -229,7 +246,7 @@ def test_best_training_job_null_is_no_best_training_job(app: ModuleType, descrip
     description["BestTrainingJob"] = None
 
     with pytest.raises(best_job.NoBestTrainingJob, match=description["HyperParameterTuningJobName"]):
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
 
 def _failed_training_job(description: dict[str, Any], artifacts: dict[str, str]) -> dict[str, Any]:
@@ -264,7 +281,7 @@ def test_best_training_job_with_empty_artifact_raises_model_artifact_not_found(
     )
 
     with stubber, pytest.raises(best_job.ModelArtifactNotFound) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert raised.type is best_job.ModelArtifactNotFound
     assert name in str(raised.value)
@@ -293,7 +310,7 @@ def test_best_training_job_without_model_artifacts_key_raises_model_artifact_not
     with pytest.raises(
         best_job.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]
     ):
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
     assert calls == [{"TrainingJobName": description["BestTrainingJob"]["TrainingJobName"]}]
 
 
@@ -302,7 +319,7 @@ def test_unknown_best_training_job_raises_training_job_lookup_failed(
 ) -> None:
     """No such training job in the account: a named error carrying SageMaker's code and the job's name."""
     with pytest.raises(best_job.TrainingJobLookupFailed) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert isinstance(raised.value.__cause__, ClientError)
     assert raised.value.__cause__.response["Error"]["Code"] == "ValidationException"
@@ -327,7 +344,7 @@ def test_event_that_is_not_an_object_raises_invalid_tuning_job_description(
 
 
 def test_empty_event_raises_invalid_tuning_job_description(app: ModuleType) -> None:
-    with pytest.raises(best_job.InvalidTuningJobDescription, match="HyperParameterTuningJobName"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match=r'the event must be \{"tuning"'):
         app.lambda_handler({}, None)
 
 
@@ -343,10 +360,10 @@ def test_bad_tuning_job_name_raises_invalid_tuning_job_description(
         description["HyperParameterTuningJobName"] = value
 
     with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert raised.type is best_job.InvalidTuningJobDescription
-    assert "event.HyperParameterTuningJobName" in str(raised.value)
+    assert "event.tuning.HyperParameterTuningJobName" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -359,7 +376,7 @@ def test_best_training_job_of_wrong_type_raises_invalid_tuning_job_description(
     description["BestTrainingJob"] = value
 
     with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.BestTrainingJob" in str(raised.value)
@@ -378,7 +395,7 @@ def test_bad_best_training_job_name_raises_invalid_tuning_job_description(
         description["BestTrainingJob"]["TrainingJobName"] = value
 
     with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.BestTrainingJob.TrainingJobName" in str(raised.value)
@@ -390,7 +407,7 @@ def test_empty_best_training_job_raises_invalid_tuning_job_description(
     description["BestTrainingJob"] = {}
 
     with pytest.raises(best_job.InvalidTuningJobDescription, match="TrainingJobName"):
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
 
 @pytest.mark.parametrize("value", ["validation:rmse", ["validation:rmse", 1.1], 1.1, True])
@@ -402,7 +419,7 @@ def test_objective_metric_that_is_not_an_object_raises_invalid_tuning_job_descri
     with pytest.raises(
         best_job.InvalidTuningJobDescription, match="FinalHyperParameterTuningJobObjectiveMetric"
     ):
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
 
 @pytest.mark.parametrize("value", ["1.10694", True, False, [1.1], {"value": 1.1}])
@@ -412,7 +429,7 @@ def test_objective_value_that_is_not_a_number_raises_invalid_tuning_job_descript
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
 
     with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert raised.type is best_job.InvalidTuningJobDescription
     assert "FinalHyperParameterTuningJobObjectiveMetric.Value" in str(raised.value)
@@ -425,7 +442,7 @@ def test_tuned_hyperparameters_that_are_not_an_object_raise_invalid_tuning_job_d
     description["BestTrainingJob"]["TunedHyperParameters"] = value
 
     with pytest.raises(best_job.InvalidTuningJobDescription, match="TunedHyperParameters"):
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
 
 @pytest.mark.parametrize(
@@ -438,7 +455,7 @@ def test_tuned_hyperparameter_that_is_not_a_string_raises_invalid_tuning_job_des
     description["BestTrainingJob"]["TunedHyperParameters"]["max_depth"] = value
 
     with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+        app.lambda_handler(event_of(description), None)
 
     assert raised.type is best_job.InvalidTuningJobDescription
     assert "TunedHyperParameters.max_depth" in str(raised.value)

@@ -29,7 +29,7 @@ def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
 
 @pytest.fixture
 def description(load_event: Callable[[str], Any]) -> dict[str, Any]:
-    return load_event("extract_model_path")
+    return load_event("extract_model_path")["tuning"]
 
 
 def summary(
@@ -151,7 +151,7 @@ def test_history_is_written_before_no_best_training_job_is_raised(
     app: ModuleType, bucket: str, s3_client: Any, load_event: Callable[[str], Any]
 ) -> None:
     """A tuning job in which every training job failed: the history keeps each job's failure reason."""
-    failed = load_event("extract_model_path_no_best_job")
+    failed = load_event("extract_model_path_no_best_job")["tuning"]
     pages = [
         [
             summary(failed, i, "Failed", None, FailureReason=f"ClientError: bad hyperparameter {i}")
@@ -230,14 +230,14 @@ def test_tuning_that_is_not_a_description_raises_invalid_tuning_job_description(
         app.lambda_handler({"tuning": tuning, "runPrefix": RUN_PREFIX}, None)
 
 
-def test_bare_description_gives_the_summary_without_history(
-    app: ModuleType, bucket: str, s3_client: Any, sagemaker_client: Any, description: dict[str, Any]
+def test_bare_description_is_refused_naming_the_event_the_state_machine_sends(
+    app: ModuleType, bucket: str, s3_client: Any, description: dict[str, Any]
 ) -> None:
-    create_training_job(sagemaker_client, description)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
 
-    result = app.lambda_handler(description, None)
-
-    assert result["trainingJobsUri"] is None
+    assert str(raised.value).startswith('the event must be {"tuning": ')
+    assert "with keys BestTrainingJob, ConsumedResources" in str(raised.value)
     assert s3_client.list_objects_v2(Bucket=BUCKET_NAME).get("KeyCount") == 0
 
 

@@ -33,7 +33,7 @@ def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
     dataset = result["dataset"]
     name = dataset["runName"]
     # The tuning job in events/extract_model_path.json is this execution's.
-    assert name == load_event("extract_model_path")["HyperParameterTuningJobName"]
+    assert name == load_event("extract_model_path")["tuning"]["HyperParameterTuningJobName"]
     assert name.startswith(event["execution"]["name"][:18])
     base = f"s3://{bucket}/runs/{name}/"
     assert dataset["bucket"] == bucket
