@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -14,9 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.conftest import BUCKET_NAME, REGION
+from tests.conftest import BUCKET_NAME
 
-TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
 # The run of events/generate_dataset.json, whose tuning job events/extract_model_path.json describes.
 RUN_PREFIX = "runs/3f6c1b2e-9a4d-4c7e-d843421974ee/"
 EXPECTED_HYPERPARAMETERS = {
@@ -71,73 +69,6 @@ def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> s
         StoppingCondition=definition["StoppingCondition"],
     )
     return best["TrainingJobName"]
-
-
-# --- the events/ files -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["extract_model_path", "extract_model_path_no_best_job"])
-def test_event_files_have_the_describe_tuning_job_shape(
-    name: str, load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
-) -> None:
-    event = load_event(name)
-    assert api_output_errors(event["tuning"], "sagemaker", "DescribeHyperParameterTuningJob") == []
-    assert event["runPrefix"] == RUN_PREFIX
-
-
-def test_event_file_has_the_create_model_output_shape(
-    load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
-) -> None:
-    assert api_output_errors(load_event("extract_model_name"), "sagemaker", "CreateModel") == []
-
-
-def test_event_file_is_the_tuning_job_the_state_machine_starts_for_the_generate_dataset_event(
-    load_handler: Callable[[str], ModuleType],
-    bucket: str,
-    description: dict[str, Any],
-    load_event: Callable[[str], Any],
-    state_machine_definition: dict[str, Any],
-    template: dict[str, Any],
-) -> None:
-    """The tuning task's Parameters, resolved with the template's defaults and the dataset's locations.
-
-    A Describe response echoes the request and adds fields of its own, so the request must be contained
-    in the event.
-    """
-    generated = load_handler("generate_dataset").lambda_handler(load_event("generate_dataset"), None)
-    parameters = state_machine_definition["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
-    substitutions = _template_substitutions(template, description["TrainingJobDefinition"]["RoleArn"])
-
-    request = _resolve(parameters, substitutions, generated)
-
-    assert request["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
-    assert generated["dataset"]["prefix"] == RUN_PREFIX
-    assert TUNING_JOB_NAME.fullmatch(description["HyperParameterTuningJobName"])
-    assert description["HyperParameterTuningJobConfig"] == request["HyperParameterTuningJobConfig"]
-    _assert_contained(request["TrainingJobDefinition"], description["TrainingJobDefinition"], "$")
-    # SageMaker adds the objective to the static hyperparameters it reports, nothing else.
-    static = dict(description["TrainingJobDefinition"]["StaticHyperParameters"])
-    assert static.pop("_tuning_objective_metric") == "validation:rmse"
-    assert static == request["TrainingJobDefinition"]["StaticHyperParameters"]
-    # Training job names are the tuning job name, a 3-digit index and a random suffix.
-    best = description["BestTrainingJob"]
-    assert re.fullmatch(
-        re.escape(description["HyperParameterTuningJobName"]) + r"-\d{3}-[0-9a-f]{8}", best["TrainingJobName"]
-    )
-    assert set(best["TunedHyperParameters"]) == EXPECTED_HYPERPARAMETERS
-
-
-def test_no_best_job_event_is_the_same_job_with_no_completed_training_job(
-    description: dict[str, Any], load_event: Callable[[str], Any]
-) -> None:
-    failed = load_event("extract_model_path_no_best_job")["tuning"]
-
-    assert "BestTrainingJob" not in failed
-    assert failed["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
-    assert failed["HyperParameterTuningJobConfig"] == description["HyperParameterTuningJobConfig"]
-    assert failed["TrainingJobStatusCounters"]["Completed"] == 0
-    assert failed["TrainingJobStatusCounters"]["Stopped"] == 0
-    assert failed["ObjectiveStatusCounters"]["Succeeded"] == 0
 
 
 # --- good input --------------------------------------------------------------------------------------------
@@ -460,71 +391,3 @@ def test_tuned_hyperparameter_that_is_not_a_string_raises_invalid_tuning_job_des
     assert raised.type is best_job.InvalidTuningJobDescription
     assert "TunedHyperParameters.max_depth" in str(raised.value)
     assert type_name in str(raised.value)
-
-
-# --- helpers: the tuning task's request as the state machine builds it -----------------------------------
-
-
-def _template_substitutions(template: dict[str, Any], role_arn: str) -> dict[str, str]:
-    """DefinitionSubstitutions with the template's parameter defaults, in REGION.
-
-    The role's ARN is generated by CloudFormation, so the event's own is used once it has the right shape.
-    """
-    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]{1,64}", role_arn), role_arn
-    parameters = template["Parameters"]
-    registry = template["Mappings"]["XGBoostRegistry"][REGION]
-    state_machine = next(
-        resource["Properties"]
-        for resource in template["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::StateMachine"
-    )
-    values: dict[str, str] = {}
-    for key, value in state_machine["DefinitionSubstitutions"].items():
-        if isinstance(value, dict) and value.get("Ref") in parameters:
-            values[key] = str(parameters[value["Ref"]]["Default"])
-    version = parameters["XGBoostVersion"]["Default"]
-    values["XGBoostImageUri"] = (
-        f"{registry['Account']}.dkr.ecr.{REGION}.amazonaws.com/{registry['Repository']}:{version}"
-    )
-    values["SageMakerExecutionRoleArn"] = role_arn
-    values["Partition"] = "aws"
-    return values
-
-
-def _resolve(value: Any, substitutions: dict[str, str], state: dict[str, Any]) -> Any:
-    """Applies DefinitionSubstitutions, then the ``.$`` fields the tuning task uses (paths, StringToJson)."""
-    if isinstance(value, list):
-        return [_resolve(item, substitutions, state) for item in value]
-    if isinstance(value, str):
-        return re.sub(r"\$\{(\w+)\}", lambda m: substitutions[m[1]], value)
-    if not isinstance(value, dict):
-        return value
-    resolved: dict[str, Any] = {}
-    for key, item in value.items():
-        if not key.endswith(".$"):
-            resolved[key] = _resolve(item, substitutions, state)
-            continue
-        expression = _resolve(item, substitutions, state)
-        if match := re.fullmatch(r"States\.StringToJson\('(.*)'\)", expression):
-            resolved[key[:-2]] = json.loads(match[1])
-        else:
-            assert expression.startswith("$."), expression
-            node: Any = state
-            for part in expression[2:].split("."):
-                node = node[part]
-            resolved[key[:-2]] = node
-    return resolved
-
-
-def _assert_contained(expected: Any, actual: Any, path: str) -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), path
-        for key, item in expected.items():
-            assert key in actual, f"{path}.{key} missing"
-            _assert_contained(item, actual[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), path
-        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
-            _assert_contained(want, got, f"{path}[{index}]")
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
