@@ -42,7 +42,7 @@ PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=
 MAX_ROWS = {"train_rows": 120, "validation_rows": 40, "test_rows": 40}
 CONTEXT = LambdaContext()
 OWN_DATA_BUCKET = "example-ml-datasets"  # the bucket events/execution_input_own_data.json names
-# SageMaker's ModelName pattern (REFERENCE section 2); re.ASCII: \d and \w match ASCII digits only.
+# SageMaker's ModelName pattern (the CreateModel API reference); re.ASCII: \d and \w match ASCII only.
 MODEL_NAME = re.compile(r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?", re.ASCII)
 MODEL_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:model/.{1,63}", re.ASCII)
 

@@ -105,7 +105,7 @@ def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     assert tuning["objectiveValue"] == min(
         d["objective"]["value"] for d in finished if d["status"] == "Completed"
     )
-    # The built-in algorithm with early stopping reaches ~1.1x the floor on this data (REFERENCE section 7).
+    # The built-in algorithm with early stopping reaches about 1.1x the floor on this data (make bench).
     floor = output["dataset"]["noiseFloorRmse"]
     assert rmse(engine, output) < 1.3 * floor
     # ... and passes the default quality gate: QualityGateNoiseFactor x the noise floor.

@@ -22,7 +22,8 @@ from tests.static.support import (
     role_statements,
 )
 
-# The only actions that may be granted on Resource "*": they take no narrower resource (REFERENCE section 4).
+# The only actions that may be granted on Resource "*": the IAM service reference lists no resource type
+# for them, so no narrower resource exists.
 STAR_RESOURCE_ACTIONS = {
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
