@@ -7,12 +7,9 @@ import importlib.util
 import os
 import platform
 import statistics
-import sys
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from unittest import mock
 
@@ -111,27 +108,6 @@ def summary(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
         "min": round(min(values), digits),
         "max": round(max(values), digits),
     }
-
-
-def load_handler(function_dir: str, module_name: str | None = None) -> ModuleType:
-    """A fresh copy of ``functions/<function_dir>/app.py``, imported now (its clients are created now)."""
-    path = FUNCTIONS_DIR / function_dir / "app.py"
-    name = module_name or f"_bench_{function_dir}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while a class is created
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
-def unload(module: ModuleType) -> None:
-    sys.modules.pop(module.__name__, None)
 
 
 def rounded(mapping: Mapping[str, float], digits: int = 4) -> dict[str, float]:

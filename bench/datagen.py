@@ -42,7 +42,8 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
-from bench.common import ROOT, fake_aws, fake_aws_env, load_average, load_handler, machine, summary, unload
+from bench.common import ROOT, fake_aws, fake_aws_env, load_average, machine, summary
+from functions.loader import load_handler, unload
 
 SIZES = (10_000, 100_000, 1_000_000)
 TARGET_ROWS_PER_SECOND = 250_000
@@ -69,6 +70,10 @@ def rows_written(train_rows: int) -> int:
 def event(train_rows: int, name: str) -> dict[str, Any]:
     arn = f"arn:aws:states:us-east-1:123456789012:execution:bench:{name}"
     return {
+        # The template's defaults and the search space, as the state machine sends them with every event.
+        **json.loads(
+            (ROOT / "events" / "functions" / "GenerateDatasetFunction" / "generate_dataset.json").read_text()
+        ),
         "input": {
             "trainRows": train_rows,
             "validationRows": VALIDATION_ROWS,
@@ -76,10 +81,6 @@ def event(train_rows: int, name: str) -> dict[str, Any]:
             "noise": 1.0,
             "seed": 42,
         },
-        # The template's defaults, as the state machine sends them with every event.
-        "defaults": json.loads(
-            (ROOT / "events" / "functions" / "GenerateDatasetFunction" / "generate_dataset.json").read_text()
-        )["defaults"],
         "execution": {"id": arn, "name": name, "startTime": "2026-11-28T10:00:00.000Z"},
     }
 

@@ -8,11 +8,9 @@ it: the error payload (``errorMessage``, ``errorType``, ``stackTrace``) with ``F
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
-import sys
 import threading
 import time
 import traceback
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from functions import loader
 from offline.errors import OfflineRunError
 from offline.template import Stack
 
@@ -207,22 +206,13 @@ class LambdaRuntime:
             yield
 
     def _load_handler(self, function: LambdaFunction) -> types.ModuleType:
-        module_file, _, _ = function.handler.rpartition(".")
-        path = function.code_dir / f"{module_file.replace('.', '/')}.py"
-        if not path.is_file():
-            raise OfflineRunError(
-                f"{function.logical_id}: handler {function.handler} needs {path}, which is missing"
-            )
-        module_name = f"_offline_{function.logical_id}_{uuid.uuid4().hex[:8]}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise OfflineRunError(f"{function.logical_id}: cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        # dataclasses look their module up in sys.modules while a class is being created.
-        sys.modules[module_name] = module
-        self._exit.callback(sys.modules.pop, module_name, None)
-        with self.function_environment(function):
-            spec.loader.exec_module(module)
+        """The handler module, loaded as the Lambda runtime loads it (functions.loader)."""
+        try:
+            with self.function_environment(function):
+                module = loader.load_handler(function.code_dir, function.handler)
+        except loader.HandlerNotFound as e:
+            raise OfflineRunError(f"{function.logical_id}: {e}") from e
+        self._exit.callback(loader.unload, module)
         return module
 
     def inject_fault(

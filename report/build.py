@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
+from functions.extract_model_path.tuning_history import json_safe
 from report.collect import HISTORY_KEY, ReportInputError, RunData, collect, split_s3_uri
 from report.render import render
 
@@ -26,12 +27,6 @@ CONSOLE_HOSTS = {
 }
 # The states whose output carries the run's dataset (the first state's result is the state for the rest).
 _DATASET_STATES = ("Generate Training Dataset",)
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(
-        json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, dt.datetime) else str(v))
-    )
 
 
 def dataset_of(sfn: Any, execution: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,7 +88,11 @@ def history_from_sagemaker(sagemaker: Any, data: RunData, tuning_job: str) -> No
     A tuning job in which every training job failed ends the run before Extract Model Path: the report
     of such a run is the one most worth reading, so it asks SageMaker itself.
     """
-    from functions.extract_model_path.app import TrainingJobListFailed, history_document, training_jobs
+    from functions.extract_model_path.tuning_history import (
+        TrainingJobListFailed,
+        history_document,
+        training_jobs,
+    )
 
     try:
         description = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job)
@@ -101,7 +100,7 @@ def history_from_sagemaker(sagemaker: Any, data: RunData, tuning_job: str) -> No
     except (ClientError, TrainingJobListFailed) as e:
         data.problems.append(f"the training job history is not in SageMaker either: {e}")
         return
-    data.history = _json_safe(history_document(description, jobs))
+    data.history = json_safe(history_document(description, jobs))
     missing = f"s3://{data.bucket}/{data.prefix}{HISTORY_KEY} does not exist"
     data.problems = [p for p in data.problems if not p.endswith(missing)]
     data.problems.append(
@@ -130,7 +129,7 @@ def build_report(
         raise ReportInputError(
             f"DescribeExecution({execution_arn}) failed: {error.get('Code')}: {error.get('Message')}"
         ) from e
-    execution = _json_safe({k: v for k, v in described.items() if k != "ResponseMetadata"})
+    execution = json_safe({k: v for k, v in described.items() if k != "ResponseMetadata"})
     dataset = dataset_of(sfn, execution)
     bucket, prefix = dataset.get("bucket"), dataset.get("prefix")
     if not (isinstance(bucket, str) and isinstance(prefix, str)) and isinstance(dataset.get("trainUri"), str):

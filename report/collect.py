@@ -5,7 +5,8 @@ A run keeps everything under ``runs/<run name>/`` in the data bucket:
 - ``tuning/training-jobs.json``: every training job of the tuning job (Extract Model Path writes it);
 - ``data/test-labels/*.csv``: the test labels, one a line;
 - ``predictions/*.out``: the batch transform's predictions, one a line (``<x>.csv.out`` for ``<x>.csv``);
-- ``evaluation/metrics.json``: the test metrics (Evaluate Model writes it; computed here when absent).
+- ``evaluation/metrics.json``: the test metrics (Evaluate Model writes it; computed here, with its code, when
+  absent, together with the sample of points the report plots).
 
 A missing or inconsistent object does not stop the report: it is listed among the report's problems, and
 the sections that need it say so. Only a run with none of these objects is an error (``ReportInputError``):
@@ -15,21 +16,32 @@ the bucket or the prefix is wrong.
 from __future__ import annotations
 
 import json
-import math
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-HISTORY_KEY = "tuning/training-jobs.json"
+from functions.evaluate_model import evaluation
+from functions.extract_model_path.tuning_history import HISTORY_KEY
+
 METRICS_KEY = "evaluation/metrics.json"
 LABELS_PREFIX = "data/test-labels/"
 PREDICTIONS_PREFIX = "predictions/"
 # The scatter of predicted against actual shows a uniform sample of at most this many test rows.
 MAX_POINTS = 5000
 SAMPLE_SEED = 20261128
+
+
+# What Evaluate Model raises for data it cannot evaluate: the report shows it as a problem.
+_EVALUATION_ERRORS = (
+    evaluation.EvaluationDataNotFound,
+    evaluation.UnpairedEvaluationFile,
+    evaluation.PredictionCountMismatch,
+    evaluation.InvalidPredictionData,
+    evaluation.InvalidEvaluationRequest,
+)
 
 
 class ReportInputError(RuntimeError):
@@ -69,10 +81,11 @@ class RunData:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ReportInputError(f"not an s3://bucket/key URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+    """(bucket, key) of an s3:// URI, parsed as Evaluate Model parses one."""
+    try:
+        return evaluation.parse_s3_uri(uri, "uri")
+    except evaluation.InvalidEvaluationRequest as e:
+        raise ReportInputError(str(e)) from None
 
 
 def _read(s3: Any, bucket: str, key: str, problems: list[str]) -> bytes | None:
@@ -117,106 +130,31 @@ def _keys(s3: Any, bucket: str, prefix: str, problems: list[str]) -> list[str]:
         return []
 
 
-def _basename(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
-
-
-def pair_files(labels: list[str], predictions: list[str], problems: list[str]) -> list[tuple[str, str]]:
-    """Labels ``<x>.csv`` with predictions ``<x>.csv.out``; one file of each pairs whatever their names
-    (the single-file layout names its labels test_labels.csv and its predictions test.csv.out)."""
-    if not predictions:
-        problems.append("no predictions (*.out): the batch transform did not run or wrote nothing")
-        return []
-    if not labels:
-        problems.append("no test labels: nothing to compare the predictions with")
-        return []
-    by_name = {_basename(key): key for key in labels}
-    pairs = [(by_name[_basename(p)[: -len(".out")]], p) for p in predictions if _basename(p)[:-4] in by_name]
-    if len(pairs) == len(predictions) == len(labels):
-        return pairs
-    if len(labels) == len(predictions) == 1:
-        return [(labels[0], predictions[0])]
-    paired = {p for _, p in pairs} | {label for label, _ in pairs}
-    unpaired = [_basename(key) for key in [*labels, *predictions] if key not in paired]
-    problems.append(
-        f"{len(labels)} labels files and {len(predictions)} predictions files do not pair as <x>.csv with "
-        f"<x>.csv.out: unpaired {', '.join(unpaired[:10])}"
-    )
-    return []
-
-
-def _lines(s3: Any, bucket: str, key: str) -> Iterator[str]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for line in body.iter_lines():
-        text = line.decode("utf-8").strip()
-        if text:
-            yield text
-
-
-class _BadRows(ValueError):
-    pass
-
-
-def _values(lines: Iterator[str], where: str) -> Iterator[float]:
-    for number, text in enumerate(lines, start=1):
-        # A transform output joined with its input has the prediction last (as Evaluate Model reads it).
-        try:
-            value = float(text.rsplit(",", 1)[-1])
-        except ValueError:
-            raise _BadRows(f"{where} line {number} is not a number: {text[:60]!r}") from None
-        if not math.isfinite(value):
-            raise _BadRows(f"{where} line {number} is not finite: {text[:60]!r}")
-        yield value
-
-
 def read_test_set(
-    s3: Any, bucket: str, pairs: list[tuple[str, str]], problems: list[str]
+    s3: Any, predictions_uri: str, labels_uri: str, problems: list[str]
 ) -> PredictionSet | None:
-    """One pass over every pair: sums for the metrics, a reservoir sample of the points."""
+    """The test metrics as Evaluate Model computes them (its own code: the same pairing, the same sums), and
+    a reservoir sample of the points."""
     rng = random.Random(SAMPLE_SEED)  # a reproducible sample for a figure, not a secret  # noqa: S311
-    test = PredictionSet(files=pairs)
-    squared = absolute = mean = m2 = 0.0
-    for labels_key, predictions_key in pairs:
-        try:
-            labels = list(_values(_lines(s3, bucket, labels_key), f"s3://{bucket}/{labels_key}"))
-            predictions = list(
-                _values(_lines(s3, bucket, predictions_key), f"s3://{bucket}/{predictions_key}")
-            )
-        except _BadRows as e:
-            problems.append(str(e))
-            return None
-        except ClientError as e:
-            problems.append(f"cannot read the test set: {e.response.get('Error', {}).get('Code')}")
-            return None
-        if not predictions:
-            problems.append(f"s3://{bucket}/{predictions_key} is empty: no prediction to show")
-            return None
-        if len(predictions) != len(labels):
-            problems.append(
-                f"{len(predictions)} predictions in s3://{bucket}/{predictions_key} but {len(labels)} labels "
-                f"in s3://{bucket}/{labels_key}: the rows do not match, so no metric or point is shown"
-            )
-            return None
-        for actual, predicted in zip(labels, predictions, strict=True):
-            test.rows += 1
-            error = predicted - actual
-            squared += error * error
-            absolute += abs(error)
-            delta = actual - mean
-            mean += delta / test.rows
-            m2 += delta * (actual - mean)
-            if len(test.points) < MAX_POINTS:
-                test.points.append((actual, predicted))
-            else:
-                slot = rng.randrange(test.rows)
-                if slot < MAX_POINTS:
-                    test.points[slot] = (actual, predicted)
-    if test.rows == 0:
-        problems.append("the test set has no rows")
+    test = PredictionSet()
+
+    def sample(predicted: float, actual: float) -> None:
+        test.rows += 1
+        if len(test.points) < MAX_POINTS:
+            test.points.append((actual, predicted))
+        else:
+            slot = rng.randrange(test.rows)
+            if slot < MAX_POINTS:
+                test.points[slot] = (actual, predicted)
+
+    try:
+        pairs = evaluation.evaluation_pairs(s3, predictions_uri, labels_uri)
+        test.files = [(labels_key, predictions_key) for (_, predictions_key), (_, labels_key) in pairs]
+        metrics = evaluation.evaluate_pairs(s3, pairs, sample, where=f"{predictions_uri} and {labels_uri}")
+    except _EVALUATION_ERRORS as e:
+        problems.append(f"no metric or point is shown: {e}")
         return None
-    test.rmse = math.sqrt(squared / test.rows)
-    test.mae = absolute / test.rows
-    test.r2 = 1.0 - squared / m2 if m2 > 0 else None
+    test.rmse, test.mae, test.r2 = metrics.rmse, metrics.mae, metrics.r2
     return test
 
 
@@ -260,13 +198,10 @@ def collect(
     data.metrics = _read_json(
         s3, bucket, prefix + METRICS_KEY, "evaluation metrics", data.problems, required=False
     )
-    labels = _keys(s3, bucket, _labels_prefix(prefix, data.output), data.problems)
-    predictions = [
-        k
-        for k in _keys(s3, bucket, _predictions_prefix(prefix, data.output), data.problems)
-        if k.endswith(".out")
-    ]
-    pairs = pair_files(labels, predictions, data.problems)
-    if pairs:
-        data.test = read_test_set(s3, bucket, pairs, data.problems)
+    data.test = read_test_set(
+        s3,
+        f"s3://{bucket}/{_predictions_prefix(prefix, data.output)}",
+        f"s3://{bucket}/{_labels_prefix(prefix, data.output)}",
+        data.problems,
+    )
     return data

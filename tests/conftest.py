@@ -6,11 +6,8 @@ imported after the mock has started (``load_handler("generate_dataset")``).
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -21,6 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from functions import loader
 from offline.engine import FAKE_AWS_ENV
 from offline.request_validation import response_errors
 from offline.template import DEFINITION_FILE as STATE_MACHINE_FILE
@@ -38,8 +36,6 @@ BUCKET_NAME = "sagemaker-xgboost-tuning-databucket-q8w3n5z2k7ya"
 
 # Fake credentials and no profile or config file: no client can reach a real account.
 _FAKE_AWS_ENV = {**FAKE_AWS_ENV, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
-
-_module_ids = itertools.count()
 
 
 def load_event(name: str) -> Any:
@@ -119,24 +115,16 @@ def bucket(s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def load_handler(mocked_aws: None) -> Iterator[Callable[[str], ModuleType]]:
-    """Imports ``functions/<name>/app.py`` afresh, under a unique module name, inside the mock."""
-    loaded: list[str] = []
+    """Imports ``functions/<name>/app.py`` afresh inside the mock, as the Lambda runtime does."""
+    loaded: list[ModuleType] = []
 
     def load(function: str) -> ModuleType:
-        path = FUNCTIONS_DIR / function / "app.py"
-        module_name = f"_handler_{function}_{next(_module_ids)}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec is not None and spec.loader is not None, path
-        module = importlib.util.module_from_spec(spec)
-        # dataclasses look their module up in sys.modules while the class is being created.
-        sys.modules[module_name] = module
-        loaded.append(module_name)
-        spec.loader.exec_module(module)
-        return module
+        loaded.append(loader.load_handler(function))
+        return loaded[-1]
 
     yield load
-    for module_name in loaded:
-        sys.modules.pop(module_name, None)
+    for module in loaded:
+        loader.unload(module)
 
 
 @pytest.fixture

@@ -1,32 +1,30 @@
-"""Evaluate Predictions: test metrics of the batch transform's predictions against the test labels.
+"""Evaluate Model: test metrics of the batch transform's predictions against the test labels.
 
-Reads every ``*.out`` object under the transform's output prefix (one prediction per line, in the order of
-the test file) and the labels file (one label per line) as streams, so memory stays flat however large the
-test set. Writes the metrics as JSON under the run's prefix and returns them, with the quality gate's
-threshold resolved (``qualityGate``): the state machine's Choice compares the RMSE with it.
+Pairs every ``*.out`` object under the transform's output prefix (one prediction per line, in the order of
+the test file) with its labels file (``evaluation``), writes the metrics as JSON under the run's prefix and
+returns them with the quality gate's threshold resolved (``quality_gate``): the state machine's Choice
+compares the RMSE with it.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
-import math
 import os
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
-from itertools import zip_longest
+from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from evaluation import InvalidEvaluationRequest, evaluate, parse_s3_uri
+from quality_gate import resolve_quality_gate
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 # Created at the first invocation and kept for the life of the execution environment, so importing this
-# module costs no more than importing boto3 (bench: cold_start). Tests and the offline engine may set it.
+# module costs no more than importing boto3. Tests and the offline engine may set it.
 s3: Any = None
 
 
@@ -37,307 +35,8 @@ def _s3_client() -> Any:
     return s3
 
 
-_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.*)")
-
-
-class InvalidEvaluationRequest(ValueError):
-    """The event does not name the predictions, the labels and where to write the metrics."""
-
-
-class PredictionCountMismatch(RuntimeError):
-    """The predictions and the labels have different numbers of rows: the metrics would be meaningless."""
-
-
-class InvalidPredictionData(ValueError):
-    """A prediction or a label is not a number, or there is nothing to evaluate."""
-
-
-class EvaluationDataNotFound(RuntimeError):
-    """The predictions or the labels cannot be read from S3."""
-
-
-class UnpairedEvaluationFile(RuntimeError):
-    """A prediction file has no labels file of the same name, or a labels file no prediction file."""
-
-
 class MetricsWriteError(RuntimeError):
     """The metrics could not be written to S3."""
-
-
-@dataclass(frozen=True)
-class QualityGate:
-    """The gate the Choice state applies: ``rmse > threshold`` fails the run when ``enabled``."""
-
-    enabled: bool
-    threshold: float | None
-    source: str | None  # input | template | noiseFloor, None when off
-    noiseFloorRmse: float | None  # camelCase: the state machine reads these keys
-    basis: str  # where the threshold comes from, or why the gate is off (for the Fail state's cause)
-    rmse: float  # the test RMSE rounded for the cause; the Choice compares the exact one
-
-
-@dataclass(frozen=True)
-class Metrics:
-    rows: int
-    rmse: float
-    mae: float
-    r2: float | None  # undefined when every label is the same
-    labelMean: float  # camelCase: the state machine reads these keys
-
-
-def parse_s3_uri(value: Any, key: str) -> tuple[str, str]:
-    if not isinstance(value, str):
-        raise InvalidEvaluationRequest(f"'{key}' must be an s3:// URI string, got {type(value).__name__}")
-    match = _S3_URI.fullmatch(value)
-    if not match:
-        raise InvalidEvaluationRequest(f"'{key}' must look like s3://bucket/key, got {value[:200]!r}")
-    return match["bucket"], match["key"]
-
-
-def _lines(client: Any, bucket: str, key: str) -> Iterator[str]:
-    try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code")
-        raise EvaluationDataNotFound(f"cannot read s3://{bucket}/{key}: {code}") from e
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    pending = ""
-    try:
-        for chunk in body.iter_chunks(1024 * 1024):
-            pending += decoder.decode(chunk)
-            *complete, pending = pending.split("\n")
-            yield from complete
-        pending += decoder.decode(b"", final=True)
-    except UnicodeDecodeError as e:
-        raise InvalidPredictionData(f"s3://{bucket}/{key} is not UTF-8 text: {e.reason}") from e
-    if pending:
-        yield pending
-
-
-def _numbers(lines: Iterator[str], where: str) -> Iterator[float]:
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
-            continue
-        # A transform output joined with its input has the prediction last.
-        field = text.rsplit(",", 1)[-1]
-        try:
-            value = float(field)
-        except ValueError:
-            raise InvalidPredictionData(f"{where} line {number} is not a number: {text[:80]!r}") from None
-        if not math.isfinite(value):
-            raise InvalidPredictionData(f"{where} line {number} is not finite: {text[:80]!r}")
-        yield value
-
-
-def _list_keys(client: Any, bucket: str, prefix: str, keep: Callable[[str], bool], what: str) -> list[str]:
-    """The sorted keys under ``prefix`` that ``keep`` accepts; none, or a listing error, is named."""
-    paginator = client.get_paginator("list_objects_v2")
-    try:
-        keys = [
-            item["Key"]
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-            for item in page.get("Contents", [])
-            if keep(item["Key"])
-        ]
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code")
-        raise EvaluationDataNotFound(f"cannot list s3://{bucket}/{prefix}: {code}") from e
-    if not keys:
-        raise EvaluationDataNotFound(f"no {what} under s3://{bucket}/{prefix}")
-    return sorted(keys)
-
-
-def prediction_keys(client: Any, bucket: str, prefix: str) -> list[str]:
-    return _list_keys(client, bucket, prefix, lambda key: key.endswith(".out"), "prediction file (*.out)")
-
-
-def _below_last_slash(prefix: str) -> str:
-    """The "directory" of a prefix: object names are taken relative to it (as batch transform names them)."""
-    return prefix[: prefix.rfind("/") + 1]
-
-
-def label_keys(client: Any, bucket: str, prefix: str) -> list[str]:
-    """The objects under the labels prefix (or the one object a full key names)."""
-    return _list_keys(client, bucket, prefix, lambda key: not key.endswith("/"), "labels file")
-
-
-def evaluation_pairs(
-    client: Any, predictions_uri: str, labels_uri: str
-) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """((bucket, predictions key), (bucket, labels key)) for every ``<x>.csv.out`` and its ``<x>.csv``.
-
-    Names are compared below each prefix's last "/", so ``labelsUri`` may be a prefix (``.../test-labels/``)
-    or one object (``.../test-labels/test.csv``). Every file must have its pair.
-    """
-    p_bucket, p_prefix = parse_s3_uri(predictions_uri, "predictionsUri")
-    l_bucket, l_prefix = parse_s3_uri(labels_uri, "labelsUri")
-    p_dir, l_dir = _below_last_slash(p_prefix), _below_last_slash(l_prefix)
-    predictions = {key[len(p_dir) : -len(".out")]: key for key in prediction_keys(client, p_bucket, p_prefix)}
-    labels = {key[len(l_dir) :]: key for key in label_keys(client, l_bucket, l_prefix)}
-    for name, key in predictions.items():
-        if name not in labels:
-            raise UnpairedEvaluationFile(
-                f"the prediction file s3://{p_bucket}/{key} has no labels file "
-                f"s3://{l_bucket}/{l_dir}{name}: every <x>.out under {predictions_uri} needs <x> under "
-                f"{labels_uri}"
-            )
-    for name, key in labels.items():
-        if name not in predictions:
-            raise UnpairedEvaluationFile(
-                f"the labels file s3://{l_bucket}/{key} has no prediction file "
-                f"s3://{p_bucket}/{p_dir}{name}.out: the batch transform did not predict that test file"
-            )
-    return [((p_bucket, predictions[name]), (l_bucket, labels[name])) for name in sorted(predictions)]
-
-
-def _paired_values(
-    client: Any, pairs: list[tuple[tuple[str, str], tuple[str, str]]]
-) -> Iterator[tuple[float, float]]:
-    """(prediction, label) of every row of every pair; a pair whose row counts differ is an error."""
-    missing = object()
-    for (p_bucket, p_key), (l_bucket, l_key) in pairs:
-        p_uri, l_uri = f"s3://{p_bucket}/{p_key}", f"s3://{l_bucket}/{l_key}"
-        predictions = _numbers(_lines(client, p_bucket, p_key), p_uri)
-        labels = _numbers(_lines(client, l_bucket, l_key), l_uri)
-        for rows, (prediction, label) in enumerate(zip_longest(predictions, labels, fillvalue=missing)):
-            if prediction is missing or label is missing:
-                rest = predictions if label is missing else labels
-                longer, shorter = ("predictions", "labels") if label is missing else ("labels", "predictions")
-                raise PredictionCountMismatch(
-                    f"{rows + 1 + sum(1 for _ in rest)} {longer} but {rows} {shorter}: the predictions "
-                    f"{p_uri} and the labels {l_uri} must have one row per test record"
-                )
-            yield prediction, label  # type: ignore[misc]
-
-
-def evaluate(client: Any, predictions_uri: str, labels_uri: str) -> Metrics:
-    """One pass over every pair of files (``evaluation_pairs``): sums for RMSE, MAE and R squared (Welford
-    for the label variance). One rule serves one test file (``test.csv``) and a sharded data set
-    (``part-00000.csv``...)."""
-    pairs = evaluation_pairs(client, predictions_uri, labels_uri)
-    rows = 0
-    squared = absolute = mean = m2 = 0.0
-    for prediction, label in _paired_values(client, pairs):
-        rows += 1
-        error = prediction - label
-        squared += error * error
-        absolute += abs(error)
-        delta = label - mean
-        mean += delta / rows
-        m2 += delta * (label - mean)
-    if rows == 0:
-        raise InvalidPredictionData(f"no rows to evaluate in {predictions_uri} and {labels_uri}")
-    return Metrics(
-        rows=rows,
-        rmse=math.sqrt(squared / rows),
-        mae=absolute / rows,
-        r2=(1.0 - squared / m2) if m2 > 0 else None,
-        labelMean=mean,
-    )
-
-
-def noise_floor_rmse(dataset: Any) -> float | None:
-    """The noise floor of the whole test set: ``dataset.noiseFloorRmse``, or pooled over the shards.
-
-    A sharded data set (``dataset.shardResults``, the Map's results) has one sum of squared noise per shard:
-    the floor is sqrt(sum of the sums / all test rows), not a mean of the shards' floors.
-    """
-    if not isinstance(dataset, Mapping):
-        return None
-    results = dataset.get("shardResults")
-    if results is None:
-        return dataset.get("noiseFloorRmse")
-    if not isinstance(results, list) or not results:
-        raise InvalidEvaluationRequest("'dataset.shardResults' must be a non-empty list of shard results")
-    squared, rows = 0.0, 0
-    for number, result in enumerate(results):
-        counts = result.get("rows") if isinstance(result, Mapping) else None
-        shard_rows = counts.get("test") if isinstance(counts, Mapping) else None
-        sum_sq = result.get("testNoiseSumOfSquares") if isinstance(result, Mapping) else None
-        if (
-            isinstance(shard_rows, bool)
-            or not isinstance(shard_rows, int)
-            or shard_rows < 0
-            or isinstance(sum_sq, bool)
-            or not isinstance(sum_sq, (int, float))
-            or not math.isfinite(sum_sq)
-            or sum_sq < 0
-        ):
-            raise InvalidEvaluationRequest(
-                f"'dataset.shardResults[{number}]' must have rows.test (a count) and testNoiseSumOfSquares "
-                "(a number of at least 0)"
-            )
-        squared += sum_sq
-        rows += shard_rows
-    if rows == 0:
-        raise InvalidEvaluationRequest("'dataset.shardResults' holds no test rows")
-    return round(math.sqrt(squared / rows), 6)
-
-
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def resolve_quality_gate(gate: Any, dataset: Any, rmse: float) -> QualityGate:
-    """The threshold: the configured one (input, else template), else noiseFactor x the noise floor.
-
-    ``gate`` is the run's ``config.qualityGate`` ({enabled, maxRmse, source, noiseFactor}); ``dataset`` the
-    first state's ``dataset`` (generated data carries ``noiseFloorRmse`` or, sharded, ``shardResults``;
-    your own data has none).
-    """
-    shown = round(rmse, 4)
-    if gate is None:
-        return QualityGate(False, None, None, None, "no quality gate in the event", shown)
-    if not isinstance(gate, Mapping) or not isinstance(gate.get("enabled"), bool):
-        raise InvalidEvaluationRequest("'qualityGate' must be an object with a boolean 'enabled'")
-    floor = noise_floor_rmse(dataset)
-    if floor is not None and not (_number(floor) and floor >= 0):
-        raise InvalidEvaluationRequest(
-            f"'dataset.noiseFloorRmse' must be a number of at least 0, got {floor!r}"
-        )
-    if not gate["enabled"]:
-        return QualityGate(False, None, None, floor, "the quality gate is switched off", shown)
-    max_rmse = gate.get("maxRmse")
-    if max_rmse is not None:
-        if not (_number(max_rmse) and max_rmse > 0):
-            raise InvalidEvaluationRequest(
-                f"'qualityGate.maxRmse' must be a number above 0, got {max_rmse!r}"
-            )
-        source = gate.get("source")
-        if source not in ("input", "template"):
-            raise InvalidEvaluationRequest(f"'qualityGate.source' must be input or template, got {source!r}")
-        basis = (
-            "maxTestRmse of the execution input" if source == "input" else "MaxTestRmse template parameter"
-        )
-        return QualityGate(True, float(max_rmse), source, floor, basis, shown)
-    if floor is None:
-        return QualityGate(
-            False,
-            None,
-            None,
-            None,
-            "no threshold: the data has no known noise floor; set maxTestRmse in the execution input or the "
-            "MaxTestRmse template parameter",
-            shown,
-        )
-    if floor == 0:
-        return QualityGate(
-            False,
-            None,
-            None,
-            floor,
-            "no threshold: the generated data has no noise (noise 0), so a multiple of its noise floor would "
-            "fail every model; set maxTestRmse in the execution input or the MaxTestRmse template parameter",
-            shown,
-        )
-    factor = gate.get("noiseFactor")
-    if not (_number(factor) and factor >= 1):
-        raise InvalidEvaluationRequest(
-            f"'qualityGate.noiseFactor' must be a number of at least 1, got {factor!r}"
-        )
-    threshold = round(factor * floor, 6)
-    return QualityGate(True, threshold, "noiseFloor", floor, f"{factor:g} x noise floor {floor:g}", shown)
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:

@@ -61,6 +61,10 @@ def validate_execution_input(execution_input: Any) -> dict[str, Any]:
         raise InvalidExecutionInput(
             f"maxParallelTrainingJobs must be <= maxTrainingJobs ({_show(jobs)}), got {_show(parallel)}"
         )
+    # Infinity (no JSON either) passes a bound the schema leaves open: maxTestRmse would switch the gate off.
+    for key, value in execution_input.items():
+        if isinstance(value, float) and math.isinf(value):
+            raise InvalidExecutionInput(f"{key} must be a finite number, got {value}")
     return {key: value for key, value in execution_input.items() if key not in IGNORED_KEYS}
 
 

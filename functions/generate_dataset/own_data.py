@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from s3_stream import S3StreamWriter
+
 DATASETS_PREFIX = "datasets/"
 PARAMETER = "ExternalDataBuckets"
 MAX_EXTERNAL_BUCKETS = 3  # the template's read grants have three slots
@@ -309,14 +311,13 @@ def split_test_file(client: Any, obj: S3Object, columns: int, features: Any, lab
 
 def check_and_locate(
     client: Any, data: Mapping[str, str], project_bucket: str, allowed: Sequence[str]
-) -> tuple[dict[str, S3Object], int]:
-    """Every check short of reading the whole test file: the objects by role, and the column count."""
+) -> tuple[dict[str, S3Object], int, dict[str, int]]:
+    """Every check short of reading the whole test file: the objects by role, the column count, the sizes."""
     objects = {
         role: locate(role, data[role], project_bucket, allowed)
         for role in ("trainUri", "validationUri", "testUri")
     }
-    for obj in objects.values():
-        check_object(client, obj)
+    sizes = {role: check_object(client, obj) for role, obj in objects.items()}
     train_columns = check_file(client, objects["trainUri"])
     validation_columns = check_file(client, objects["validationUri"])
     if validation_columns != train_columns:
@@ -325,7 +326,7 @@ def check_and_locate(
             f"data.trainUri {objects['trainUri'].uri} has {train_columns}: "
             "the files need the same columns, label first"
         )
-    return objects, train_columns
+    return objects, train_columns, sizes
 
 
 def prepare(
@@ -334,19 +335,20 @@ def prepare(
     run_name: str,
     data: Mapping[str, str],
     allowed: Sequence[str],
-    writer: Callable[[Any, str, str], Any],
 ) -> dict[str, Any]:
     """Checks the three files, splits the test file under the run's prefix; returns the run's ``dataset``.
 
-    ``writer(client, bucket, key)`` makes a stream writer (``write``, ``close``, ``discard``).
     If anything fails, the uploads are aborted and completed objects deleted: nothing partial is left.
     """
-    objects, columns = check_and_locate(client, data, project_bucket, allowed)
+    objects, columns, sizes = check_and_locate(client, data, project_bucket, allowed)
     prefix = f"runs/{run_name}"
     base = f"s3://{project_bucket}/{prefix}"
     features_key = f"{prefix}/data/test/test.csv"
     labels_key = f"{prefix}/data/test-labels/test.csv"
-    writers = [writer(client, project_bucket, features_key), writer(client, project_bucket, labels_key)]
+    writers = [
+        S3StreamWriter(client, project_bucket, features_key),
+        S3StreamWriter(client, project_bucket, labels_key),
+    ]
     try:
         rows = split_test_file(client, objects["testUri"], columns, writers[0], writers[1])
         for stream in writers:
@@ -371,6 +373,8 @@ def prepare(
         "transformJobName": run_name,
         # Counting the training rows would mean reading the whole file: only the test rows are known.
         "rows": {"train": None, "validation": None, "test": rows},
+        # What SageMaker downloads for training (the training volume is sized from it).
+        "bytes": {"train": sizes["trainUri"], "validation": sizes["validationUri"]},
         "features": columns - 1,
         "noise": None,
         "seed": None,

@@ -1,10 +1,12 @@
 """The run's configuration: the template's defaults (from the state machine), the execution input over them.
 
-The first state's Payload carries ``defaults``, built from the template's DefinitionSubstitutions, so every
-default still lives in a template parameter. ``build_config`` checks both and returns the ``config`` object
-the later states read (``$.config.tuning``, ``$.config.training``, ``$.config.transform``,
-``$.config.qualityGate``). Bad defaults are a deployment problem (ConfigurationError); a bad input key is the
-caller's (InvalidExecutionInput, naming the key).
+The first state's Payload carries ``defaults`` (one value per template parameter, from the template's
+DefinitionSubstitutions) and ``search`` (the definition's search space: objective, parameter ranges, seed and
+Hyperband's resources). ``build_config`` merges the schema-checked input over the defaults and returns the
+``config`` the later states read: ``$.config.tuning`` is the HyperParameterTuningJobConfig as sent,
+``$.config.training``, ``$.config.transform`` and ``$.config.qualityGate`` the rest. Bounds and value lists
+of the input live in the schema only; bad defaults are a deployment problem (ConfigurationError); a bad
+combination of input keys is the caller's (InvalidExecutionInput).
 """
 
 from __future__ import annotations
@@ -22,48 +24,30 @@ class ConfigurationError(RuntimeError):
     """The function's environment or the defaults the template sends are incomplete or invalid."""
 
 
-# The template's AllowedValues (tests/unit/test_run_config.py keeps them equal).
-TRAINING_INSTANCE_TYPES = (
-    "ml.m5.large",
-    "ml.m5.xlarge",
-    "ml.m5.2xlarge",
-    "ml.m5.4xlarge",
-    "ml.c5.xlarge",
-    "ml.c5.2xlarge",
-    "ml.c5.4xlarge",
-    "ml.m4.xlarge",
-)
-TRANSFORM_INSTANCE_TYPES = (
-    "ml.m5.large",
-    "ml.m5.xlarge",
-    "ml.m5.2xlarge",
-    "ml.c5.xlarge",
-    "ml.c5.2xlarge",
-    "ml.m4.xlarge",
-)
-# Grid is not offered: it needs categorical-only ranges, and the definition's ranges are numeric.
-STRATEGIES = ("Bayesian", "Random", "Hyperband")
 DEFAULT_STRATEGY = "Bayesian"
 # SageMaker limits a training job (MaxRuntimeInSeconds, and so a spot job's wait) to 28 days.
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
 # A spot job may wait for capacity as long as it may run: MaxWaitTimeInSeconds = 2 x MaxRuntimeInSeconds.
 SPOT_WAIT_FACTOR = 2
+# The training volume holds the input channels as File mode downloads them, the model and the job's output:
+# the data an instance reads, rounded up to whole GB, plus this much, and never less than the minimum.
+VOLUME_HEADROOM_GB = 1
+MIN_VOLUME_GB = 5
+_GB = 1024**3
 
-# Input key -> (type, minimum, maximum) for the numbers.
-_INPUT_NUMBERS: dict[str, tuple[type, float, float]] = {
-    "maxTrainingJobs": (int, 1, 100),
-    "maxParallelTrainingJobs": (int, 1, 10),
-    "maxTrainingJobsNotImproving": (int, 3, 100),
-    "trainingInstanceCount": (int, 1, 8),
-}
-_INPUT_ENUMS: dict[str, tuple[str, ...]] = {
-    "strategy": STRATEGIES,
-    "trainingInstanceType": TRAINING_INSTANCE_TYPES,
-    "transformInstanceType": TRANSFORM_INSTANCE_TYPES,
-}
-_INPUT_BOOLEANS = ("spot", "qualityGate")
-CONFIG_KEYS = (*_INPUT_NUMBERS, *_INPUT_ENUMS, *_INPUT_BOOLEANS, "maxTestRmse")
-
+# The execution input keys the config takes; the schema has already checked each of them.
+CONFIG_KEYS = (
+    "maxTrainingJobs",
+    "maxParallelTrainingJobs",
+    "maxTrainingJobsNotImproving",
+    "trainingInstanceCount",
+    "strategy",
+    "trainingInstanceType",
+    "transformInstanceType",
+    "spot",
+    "qualityGate",
+    "maxTestRmse",
+)
 # Defaults key (the Payload's "defaults", one per template parameter) -> its kind.
 _DEFAULT_INTEGERS = (
     "maxTrainingJobs",
@@ -73,15 +57,17 @@ _DEFAULT_INTEGERS = (
     "maxTrainingJobRuntimeSeconds",
     "trainingInstanceCount",
 )
+_DEFAULT_STRINGS = ("trainingInstanceType", "transformInstanceType")
 DEFAULT_KEYS = (
     *_DEFAULT_INTEGERS,
-    "trainingInstanceType",
-    "transformInstanceType",
+    *_DEFAULT_STRINGS,
     "spot",
     "qualityGate",
     "maxTestRmse",
     "qualityGateNoiseFactor",
 )
+# What the definition's ``search`` must hold (SageMaker's names, sent as they are).
+SEARCH_KEYS = ("HyperParameterTuningJobObjective", "ParameterRanges", "RandomSeed", "StrategyConfig")
 
 
 def _show(value: Any) -> str:
@@ -94,18 +80,26 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) or value.is_integer()
 
 
-def parse_defaults(defaults: Any) -> dict[str, Any]:
-    """The template's defaults as the state machine sends them, checked; raises ConfigurationError."""
-    if not isinstance(defaults, Mapping):
+def _event_object(value: Any, key: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
         raise ConfigurationError(
-            "the event has no 'defaults' object: the state machine sends it (deploy the template's "
-            "definition)"
+            f"the event has no '{key}' object: the state machine sends it (deploy the template's definition)"
         )
-    missing = [key for key in DEFAULT_KEYS if key not in defaults]
+    missing = [name for name in keys if name not in value]
     if missing:
         raise ConfigurationError(
-            f"the event's defaults miss {', '.join(missing)}: deploy the template's definition"
+            f"the event's {key} miss {', '.join(missing)}: deploy the template's definition"
         )
+    return value
+
+
+def parse_defaults(defaults: Any) -> dict[str, Any]:
+    """The template's defaults as the state machine sends them, in the config's types.
+
+    CloudFormation has checked each parameter against its AllowedValues and bounds; this checks only that a
+    value has the type the config needs (a definition deployed by hand could send anything).
+    """
+    defaults = _event_object(defaults, "defaults", DEFAULT_KEYS)
     parsed: dict[str, Any] = {}
     for key in _DEFAULT_INTEGERS:
         value = defaults[key]
@@ -114,14 +108,9 @@ def parse_defaults(defaults: Any) -> dict[str, Any]:
                 f"defaults.{key} must be a whole number of at least 1, got {_show(value)}"
             )
         parsed[key] = int(value)
-    for key, allowed in (
-        ("trainingInstanceType", TRAINING_INSTANCE_TYPES),
-        ("transformInstanceType", TRANSFORM_INSTANCE_TYPES),
-    ):
-        if defaults[key] not in allowed:
-            raise ConfigurationError(
-                f"defaults.{key} must be one of {', '.join(allowed)}, got {_show(defaults[key])}"
-            )
+    for key in _DEFAULT_STRINGS:
+        if not isinstance(defaults[key], str) or not defaults[key].startswith("ml."):
+            raise ConfigurationError(f"defaults.{key} must be an instance type, got {_show(defaults[key])}")
         parsed[key] = defaults[key]
     if not isinstance(defaults["spot"], bool):
         raise ConfigurationError(f"defaults.spot must be true or false, got {_show(defaults['spot'])}")
@@ -154,52 +143,64 @@ def parse_defaults(defaults: Any) -> dict[str, Any]:
     return parsed
 
 
+def parse_search(search: Any) -> dict[str, Any]:
+    """The definition's search space (``search`` in the Payload), as the tuning job will send it."""
+    return dict(_event_object(search, "search", SEARCH_KEYS))
+
+
 def parse_config_input(execution_input: Mapping[str, Any]) -> dict[str, Any]:
-    """The tuning, instance, cost and gate keys of the execution input, checked; absent keys are left out."""
-    values: dict[str, Any] = {}
-    for key, (_, low, high) in _INPUT_NUMBERS.items():
-        if key not in execution_input:
-            continue
-        value = execution_input[key]
-        if not _whole_number(value):
-            raise InvalidExecutionInput(f"'{key}' must be a whole number, got {_show(value)}")
-        if not low <= value <= high:
-            raise InvalidExecutionInput(f"'{key}' must be between {low:g} and {high:g}, got {value}")
-        values[key] = int(value)
-    for key, allowed in _INPUT_ENUMS.items():
-        if key in execution_input:
-            value = execution_input[key]
-            if value not in allowed:
-                raise InvalidExecutionInput(
-                    f"'{key}' must be one of {', '.join(allowed)}, got {_show(value)}"
-                )
-            values[key] = value
-    for key in _INPUT_BOOLEANS:
-        if key in execution_input:
-            value = execution_input[key]
-            if not isinstance(value, bool):
-                raise InvalidExecutionInput(f"'{key}' must be true or false, got {_show(value)}")
-            values[key] = value
-    if "maxTestRmse" in execution_input:
-        value = execution_input["maxTestRmse"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidExecutionInput(f"'maxTestRmse' must be a number, got {_show(value)}")
-        # The comparison alone also rejects NaN; an infinite threshold would switch the gate off unsaid.
-        if not (value > 0 and math.isfinite(value)):
-            raise InvalidExecutionInput(f"'maxTestRmse' must be a finite number above 0, got {value}")
-        values["maxTestRmse"] = float(value)
-    return values
+    """The run's keys of a schema-checked execution input (absent keys left out), in the config's types."""
+    values = {key: execution_input[key] for key in CONFIG_KEYS if key in execution_input}
+    if "maxTestRmse" in values:
+        values["maxTestRmse"] = float(values["maxTestRmse"])
+    return {key: int(v) if isinstance(v, float) and key != "maxTestRmse" else v for key, v in values.items()}
+
+
+def _tuning_job_config(
+    search: Mapping[str, Any], strategy: str, merged: Mapping[str, Any], parallel: int
+) -> dict[str, Any]:
+    """The HyperParameterTuningJobConfig: the definition's search space and the run's choices."""
+    config: dict[str, Any] = {
+        "Strategy": strategy,
+        "HyperParameterTuningJobObjective": search["HyperParameterTuningJobObjective"],
+        "ParameterRanges": search["ParameterRanges"],
+        "RandomSeed": search["RandomSeed"],
+        "ResourceLimits": {
+            "MaxNumberOfTrainingJobs": merged["maxTrainingJobs"],
+            "MaxParallelTrainingJobs": parallel,
+            "MaxRuntimeInSeconds": merged["maxTuningRuntimeSeconds"],
+        },
+    }
+    if strategy == "Hyperband":
+        # SageMaker accepts StrategyConfig with Hyperband only, and refuses Hyperband with early stopping
+        # Auto (it stops jobs itself). No BestObjectiveNotImproving: Hyperband's early rungs, cut short by
+        # design, would count as jobs that did not improve and end the search before its later rungs.
+        config["StrategyConfig"] = search["StrategyConfig"]
+        config["TrainingJobEarlyStoppingType"] = "Off"
+    else:
+        config["TrainingJobEarlyStoppingType"] = "Auto"
+        config["TuningJobCompletionCriteria"] = {
+            "BestObjectiveNotImproving": {
+                "MaxNumberOfTrainingJobsNotImproving": merged["maxTrainingJobsNotImproving"]
+            }
+        }
+    return config
 
 
 def build_config(
-    defaults: Mapping[str, Any], overrides: Mapping[str, Any], run_prefix_uri: str
+    defaults: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    search: Mapping[str, Any],
+    *,
+    own_data: bool = False,
 ) -> dict[str, Any]:
-    """The run's configuration: ``overrides`` (parsed input) over ``defaults`` (parsed template values).
+    """The run's configuration: ``overrides`` (the input's keys) over ``defaults`` (the template's values).
 
-    ``run_prefix_uri`` (the run's ``s3://bucket/runs/<run name>/``) is not used yet: no CheckpointConfig is
-    sent. A tuning job passes one CheckpointConfig to all its training jobs, and the built-in XGBoost
-    resumes from the checkpoints it finds at start; whether SageMaker keeps each training job's checkpoints
-    apart under that URI is not documented, and a job resuming from another's model would corrupt the
+    Raises InvalidExecutionInput for a combination of keys no tuning job could run. The training volume is
+    left to ``with_training_volume``, once the data's size is known.
+
+    No CheckpointConfig is sent: a tuning job passes one to all its training jobs, and the built-in XGBoost
+    resumes from the checkpoints it finds at start; a job resuming from another's model would corrupt the
     search silently. An interrupted spot job therefore restarts from the beginning (short jobs here).
     """
     merged = {**defaults, **{k: v for k, v in overrides.items() if k in defaults}}
@@ -213,11 +214,11 @@ def build_config(
         parallel = jobs
     strategy = overrides.get("strategy", DEFAULT_STRATEGY)
     count = merged["trainingInstanceCount"]
+    _check_combination(strategy, count, overrides, merged, own_data)
     runtime = min(merged["maxTrainingJobRuntimeSeconds"], MAX_TRAINING_SECONDS)
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": runtime}
     if merged["spot"]:
         stopping["MaxWaitTimeInSeconds"] = min(SPOT_WAIT_FACTOR * runtime, MAX_TRAINING_SECONDS)
-    threshold = overrides.get("maxTestRmse", defaults["maxTestRmse"])
     if "maxTestRmse" in overrides:
         source = "input"
     elif defaults["maxTestRmse"] is not None:
@@ -225,21 +226,7 @@ def build_config(
     else:
         source = None
     return {
-        "tuning": {
-            "strategy": strategy,
-            # Hyperband stops jobs itself; SageMaker refuses it with TrainingJobEarlyStoppingType Auto.
-            "earlyStoppingType": "Off" if strategy == "Hyperband" else "Auto",
-            "resourceLimits": {
-                "MaxNumberOfTrainingJobs": jobs,
-                "MaxParallelTrainingJobs": parallel,
-                "MaxRuntimeInSeconds": merged["maxTuningRuntimeSeconds"],
-            },
-            "completionCriteria": {
-                "BestObjectiveNotImproving": {
-                    "MaxNumberOfTrainingJobsNotImproving": merged["maxTrainingJobsNotImproving"]
-                }
-            },
-        },
+        "tuning": _tuning_job_config(search, strategy, merged, parallel),
         "training": {
             "instanceType": merged["trainingInstanceType"],
             "instanceCount": count,
@@ -251,8 +238,45 @@ def build_config(
         "transform": {"instanceType": merged["transformInstanceType"]},
         "qualityGate": {
             "enabled": merged["qualityGate"],
-            "maxRmse": threshold,
+            "maxRmse": merged["maxTestRmse"],
             "source": source,
             "noiseFactor": defaults["qualityGateNoiseFactor"],
         },
     }
+
+
+def _check_combination(
+    strategy: str, count: int, overrides: Mapping[str, Any], merged: Mapping[str, Any], own_data: bool
+) -> None:
+    if strategy == "Hyperband" and count > 1:
+        raise InvalidExecutionInput(
+            f"strategy Hyperband with trainingInstanceCount {count}: every instance of a training job "
+            "reports the same metrics, and Hyperband, which judges a job by the metric it reports each "
+            "round, would see each round several times. Use trainingInstanceCount 1 with Hyperband, or "
+            "another strategy."
+        )
+    if not own_data:
+        return
+    if count > 1:
+        raise InvalidExecutionInput(
+            f"trainingInstanceCount is {count}, but your own training data is one file and instances share "
+            "the training files by S3 key (ShardedByS3Key): the other instances would get no data. Use "
+            "trainingInstanceCount 1 with your own data."
+        )
+    if overrides.get("qualityGate") is True and merged["maxTestRmse"] is None:
+        raise InvalidExecutionInput(
+            "qualityGate is true, but your own data has no noise floor to derive a threshold from: set "
+            "maxTestRmse in the execution input (or the MaxTestRmse template parameter)"
+        )
+
+
+def training_volume_gb(train_bytes: int, validation_bytes: int, train_files: int, instance_count: int) -> int:
+    """VolumeSizeInGB for training data of this size: each instance downloads its share of the training
+    files (every file with one instance, ShardedByS3Key with several) and the whole validation channel."""
+    files_per_instance = -(-train_files // instance_count)
+    per_instance = train_bytes * files_per_instance / max(train_files, 1) + validation_bytes
+    return max(MIN_VOLUME_GB, math.ceil(per_instance / _GB) + VOLUME_HEADROOM_GB)
+
+
+def with_training_volume(config: Mapping[str, Any], volume_gb: int) -> dict[str, Any]:
+    return {**config, "training": {**config["training"], "volumeSizeInGB": volume_gb}}

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import s3_stream
 from botocore.awsrequest import AWSResponse
 
 from tests.offline.conftest import make_engine, sagemaker_events  # noqa: F401 -- fixtures reused here
@@ -74,7 +75,7 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> Callable[[ModuleType], int]:
 
     def apply(app: ModuleType) -> int:
         monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-        monkeypatch.setattr(app, "PART_SIZE", SMALL_PART)
+        monkeypatch.setattr(s3_stream, "PART_SIZE", SMALL_PART)
         return SMALL_PART
 
     return apply

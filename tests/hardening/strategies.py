@@ -12,7 +12,6 @@ import copy
 import json
 import pathlib
 import sys
-import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -190,25 +189,22 @@ def focused(base: Mapping[str, Any], key: str) -> st.SearchStrategy[Any]:
 
 
 def named_exceptions(module: Any) -> tuple[type[BaseException], ...]:
-    """The exception classes of a handler (its named errors): those its module defines, or imports from the
-    function's own modules beside it (functions/generate_dataset/own_data.py...), and theirs."""
+    """The exception classes of a handler (its named errors): those defined by its module and by the
+    function's modules beside it that are loaded (functions/generate_dataset/own_data.py...)."""
     home = pathlib.Path(module.__file__).resolve().parent
 
-    def beside(module_name: str) -> bool:
-        source = getattr(sys.modules.get(module_name), "__file__", None)
+    def beside(loaded: Any) -> bool:
+        source = getattr(loaded, "__file__", None)
         return source is not None and pathlib.Path(source).resolve().parent == home
 
-    values = list(vars(module).values())
-    values += [
-        value
-        for sibling in list(values)
-        if isinstance(sibling, types.ModuleType) and beside(sibling.__name__)
-        for value in vars(sibling).values()
-    ]
+    modules = [module, *(loaded for loaded in list(sys.modules.values()) if beside(loaded))]
     found = {
         value: None
-        for value in values
-        if isinstance(value, type) and issubclass(value, Exception) and beside(value.__module__)
+        for loaded in modules
+        for value in vars(loaded).values()
+        if isinstance(value, type)
+        and issubclass(value, Exception)
+        and beside(sys.modules.get(value.__module__))
     }
     return tuple(found)
 

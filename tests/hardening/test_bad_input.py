@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import dataset_writer
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,7 +42,7 @@ PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=
 MAX_ROWS = {"train_rows": 120, "validation_rows": 40, "test_rows": 40}
 CONTEXT = LambdaContext()
 OWN_DATA_BUCKET = "example-ml-datasets"  # the bucket events/execution_input_own_data.json names
-# SageMaker's ModelName pattern (REFERENCE section 2); re.ASCII: \d and \w match ASCII digits only.
+# SageMaker's ModelName pattern (the CreateModel API reference); re.ASCII: \d and \w match ASCII only.
 MODEL_NAME = re.compile(r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?", re.ASCII)
 MODEL_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:model/.{1,63}", re.ASCII)
 
@@ -84,7 +85,7 @@ def generate_dataset(
     for uri in json.loads((EVENTS_DIR / "execution_input_own_data.json").read_text())["data"].values():
         s3.put_object(Bucket=OWN_DATA_BUCKET, Key=uri.removeprefix(f"s3://{OWN_DATA_BUCKET}/"), Body=rows)
     app = load_handler("generate_dataset")
-    generate = app.generate
+    generate = dataset_writer.generate
 
     def capped(client: Any, bucket: str, execution: Any, spec: Any, **options: Any) -> dict[str, Any]:
         smaller = {attr: min(getattr(spec, attr), cap) for attr, cap in MAX_ROWS.items()}
@@ -100,9 +101,7 @@ def generate_dataset_events(load_event: Callable[[str], Any]) -> list[Any]:
     machine wraps them."""
     base = [load_event("generate_dataset"), load_event("generate_dataset_overrides")]
     for name in ("execution_input_default", "execution_input_overrides", "execution_input_own_data"):
-        base.append(
-            {"input": load_event(name), "defaults": base[0]["defaults"], "execution": base[0]["execution"]}
-        )
+        base.append({**base[0], "input": load_event(name)})
     return base
 
 
@@ -152,7 +151,7 @@ def assert_dataset_written(app: ModuleType, bucket: str, keys: list[str], result
     )
     assert all(key.startswith(f"runs/{dataset['runName']}/") for key in keys)
     # The returned input is the one the run used, and is itself a valid execution input.
-    assert app.parse_spec(result["input"]) == app.parse_spec(event.get("input"))
+    assert dataset_writer.parse_spec(result["input"]) == dataset_writer.parse_spec(event.get("input"))
 
 
 def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_nothing(
@@ -186,9 +185,8 @@ def test_generate_dataset_any_event_writes_four_files_or_fails_by_name_leaving_n
         )
 
     own_data_inputs = st.fixed_dictionaries({"data": st.fixed_dictionaries({r: own_uris(r) for r in own})})
-    defaults = base[0]["defaults"]
     valid_events = st.builds(
-        lambda value, ex: {"input": value, "defaults": defaults, "execution": ex},
+        lambda value, ex: {**base[0], "input": value, "execution": ex},
         half_and_half(valid_inputs, own_data_inputs),
         execution,
     )
@@ -239,10 +237,15 @@ def test_generate_dataset_without_bucket_name_fails_by_name_for_any_event(
 
 @pytest.fixture
 def extract_model_path(
-    load_handler: Callable[[str], ModuleType], sagemaker_client: Any, load_event: Callable[[str], Any]
+    load_handler: Callable[[str], ModuleType],
+    sagemaker_client: Any,
+    load_event: Callable[[str], Any],
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> ModuleType:
-    """The handler, with the events' best training job created in moto (so valid events succeed)."""
-    description = load_event("extract_model_path")
+    """The handler, with the events' best training job created in moto (so valid events succeed); the
+    tuning job has no training job to list (moto cannot list them)."""
+    description = load_event("extract_model_path")["tuning"]
     definition = description["TrainingJobDefinition"]
     sagemaker_client.create_training_job(
         TrainingJobName=description["BestTrainingJob"]["TrainingJobName"],
@@ -257,14 +260,20 @@ def extract_model_path(
         ResourceConfig=definition["ResourceConfig"],
         StoppingCondition=definition["StoppingCondition"],
     )
-    return load_handler("extract_model_path")
+    app = load_handler("extract_model_path")
+    monkeypatch.setattr(app, "training_jobs", lambda client, tuning_job: [])
+    return app
 
 
 def test_extract_model_path_any_event_returns_the_summary_or_fails_by_name(
     extract_model_path: ModuleType, load_event: Callable[[str], Any]
 ) -> None:
     app = extract_model_path
-    base = [load_event("extract_model_path"), load_event("extract_model_path_no_best_job")]
+    base = [
+        load_event("extract_model_path")["tuning"],
+        load_event("extract_model_path_no_best_job")["tuning"],
+    ]
+    run_prefix = load_event("extract_model_path")["runPrefix"]
     seen: Counter[str] = Counter()
 
     # The part the handler reads, mutated on its own.
@@ -284,7 +293,10 @@ def test_extract_model_path_any_event_returns_the_summary_or_fails_by_name(
     @PROPERTY
     @given(event=events_from(base, *extras))
     def check(event: Any) -> None:
-        result, error = outcome(lambda: app.lambda_handler(event, CONTEXT), named_exceptions(app))
+        result, error = outcome(
+            lambda: app.lambda_handler({"tuning": event, "runPrefix": run_prefix}, CONTEXT),
+            named_exceptions(app),
+        )
         seen[label(error)] += 1
         if error is not None:
             return

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import dataset_writer
 import pytest
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
 
@@ -80,7 +81,7 @@ def test_s3_write_failing_at_any_point_of_the_upload_leaves_no_object_and_no_ope
     for index, (operation, path) in enumerate(writes):
         s3_write_faults.reset(fail_at=index)
 
-        with pytest.raises(app.DatasetWriteError) as raised:
+        with pytest.raises(dataset_writer.DatasetWriteError) as raised:
             app.lambda_handler(event, LambdaContext())
 
         where = f"write {index} ({operation} {path})"

@@ -61,7 +61,7 @@ def engine(make_engine: Callable[..., Engine]) -> Engine:
 @pytest.fixture
 def broken_definition(tmp_path: Path) -> Callable[..., Path]:
     """``broken_definition(old, new, times=1)``: a copy of the definition with ``old`` (found ``times``
-    times: the two tuning states share most of their text) replaced."""
+    times) replaced."""
 
     def make(old: str, new: str, times: int = 1) -> Path:
         text = DEFINITION_FILE.read_text(encoding="utf-8")

@@ -91,7 +91,7 @@ def test_parameter_outside_the_templates_constraints_is_refused(
 def test_placeholder_without_a_substitution_is_refused_naming_it(
     broken_definition: Callable[..., Path],
 ) -> None:
-    path = broken_definition('"TrainingImage": "${XGBoostImageUri}"', '"TrainingImage": "${XGBoostImage}"', 2)
+    path = broken_definition('"TrainingImage": "${XGBoostImageUri}"', '"TrainingImage": "${XGBoostImage}"')
 
     message = _refusal(DefinitionError, definition_path=path)
     assert "${XGBoostImage} has no entry in the template's DefinitionSubstitutions" in message

@@ -11,13 +11,11 @@ One moto mock serves the module; every test works in its own bucket with its own
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 import math
 import random
 import re
-import sys
 import tarfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +33,7 @@ from moto import mock_aws
 from offline import hpo
 from offline.request_validation import constraint_errors, operation_model
 from offline.sagemaker_emulator import LocalSageMaker
-from tests.conftest import _FAKE_AWS_ENV, ACCOUNT_ID, FUNCTIONS_DIR, REGION, STATE_MACHINE_FILE
+from tests.conftest import _FAKE_AWS_ENV, ACCOUNT_ID, REGION, STATE_MACHINE_FILE
 
 IMAGE = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:3.0-5"
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-xgboost-tuning-SageMakerExecutionRole-1A2B3C4D5E6F"
@@ -50,18 +48,27 @@ SUBSTITUTIONS = {
     "MaxTrainingJobRuntimeSeconds": "3600",
     "MaxTuningRuntimeSeconds": "36000",
 }
+# The definition's search space, which the first state puts into the tuning job's config.
+SEARCH = json.loads(STATE_MACHINE_FILE.read_text(encoding="utf-8"))["States"]["Generate Training Dataset"][
+    "Parameters"
+]["Payload"]["search"]
 # The run's config as the first state builds it for these substitutions (functions/generate_dataset/
 # run_config.py); BestObjectiveNotImproving at its maximum so it ends no search these tests count on.
 CONFIG = {
     "tuning": {
-        "strategy": "Bayesian",
-        "earlyStoppingType": "Auto",
-        "resourceLimits": {
+        "Strategy": "Bayesian",
+        "HyperParameterTuningJobObjective": SEARCH["HyperParameterTuningJobObjective"],
+        "ParameterRanges": SEARCH["ParameterRanges"],
+        "RandomSeed": SEARCH["RandomSeed"],
+        "ResourceLimits": {
             "MaxNumberOfTrainingJobs": 4,
             "MaxParallelTrainingJobs": 2,
             "MaxRuntimeInSeconds": 36000,
         },
-        "completionCriteria": {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 100}},
+        "TrainingJobEarlyStoppingType": "Auto",
+        "TuningJobCompletionCriteria": {
+            "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 100}
+        },
     },
     "training": {
         "instanceType": "ml.m5.xlarge",
@@ -69,6 +76,7 @@ CONFIG = {
         "trainDistribution": "FullyReplicated",
         "enableManagedSpotTraining": False,
         "stoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "volumeSizeInGB": 5,
     },
     "transform": {"instanceType": "ml.m5.large"},
 }
@@ -152,27 +160,19 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def friedman1(aws: None) -> Iterator[Callable[..., Any]]:
+def friedman1() -> Callable[..., Any]:
     """Rows ``[label, *features]`` as the generate_dataset handler makes them (the offline run's data)."""
-    name = "_emulator_test_generate_dataset"
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "generate_dataset" / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up while they are created
-    try:
-        spec.loader.exec_module(module)
+    import friedman
 
-        def rows(count: int, rng: random.Random, noise: float) -> list[list[float]]:
-            made: list[list[float]] = []
-            for start in range(0, count, module.BATCH_ROWS):
-                labels, lines, _ = module.friedman1_batch(min(module.BATCH_ROWS, count - start), rng, noise)
-                features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
-                made += ([y, *x] for y, x in zip(labels, features, strict=True))
-            return made
+    def rows(count: int, rng: random.Random, noise: float) -> list[list[float]]:
+        made: list[list[float]] = []
+        for start in range(0, count, friedman.BATCH_ROWS):
+            labels, lines, _ = friedman.friedman1_batch(min(friedman.BATCH_ROWS, count - start), rng, noise)
+            features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
+            made += ([y, *x] for y, x in zip(labels, features, strict=True))
+        return made
 
-        yield rows
-    finally:
-        sys.modules.pop(name, None)
+    return rows
 
 
 def _csv(rows: list[list[float]]) -> bytes:
@@ -1269,11 +1269,17 @@ def test_spot_settings_sagemaker_refuses_are_validation_errors(
     assert workspace.events == [], "no training job may start"
 
 
-def test_the_definitions_hyperband_state_is_accepted_and_stops_jobs_itself(workspace: Workspace) -> None:
-    parameters = _definition()["States"]["HyperparameterTuning (XGBoost, Hyperband)"]["Parameters"]
+def test_the_definitions_hyperband_config_is_accepted_and_stops_jobs_itself(workspace: Workspace) -> None:
+    parameters = _definition()["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
     checkpoints = {"S3Uri": workspace.dataset["modelOutputUri"].removesuffix("models/") + "checkpoints/"}
+    tuning = {key: value for key, value in CONFIG["tuning"].items() if key != "TuningJobCompletionCriteria"}
     hyperband = {
-        "tuning": {**CONFIG["tuning"], "strategy": "Hyperband", "earlyStoppingType": "Off"},
+        "tuning": {
+            **tuning,
+            "Strategy": "Hyperband",
+            "TrainingJobEarlyStoppingType": "Off",
+            "StrategyConfig": SEARCH["StrategyConfig"],
+        },
         "training": {**CONFIG["training"], "checkpointConfig": checkpoints},
     }
     request = _resolve(parameters, {"dataset": workspace.dataset, "config": hyperband})

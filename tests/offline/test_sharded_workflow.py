@@ -6,21 +6,22 @@ hundred rows make five shards.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import dataset_writer
+import evaluation
 import pytest
 
+from functions import loader
 from offline.engine import Engine, OfflineRunError
-from tests.offline.conftest import FEW_JOBS, FUNCTIONS_DIR, SMALL_INPUT
+from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
 from tests.offline.test_workflow import HAPPY_PATH
 
 SHARDED = {**FEW_JOBS, "DatasetShardRows": 100}  # SMALL_INPUT: 300 + 100 + 100 rows -> 5 shards
@@ -31,16 +32,9 @@ SHARD_STATE = "Generate Dataset Shard"
 @pytest.fixture
 def evaluate_app() -> Iterator[ModuleType]:
     """The Evaluate Model handler's module (its functions are called on the engine's S3)."""
-    name = "_sharded_workflow_evaluate_model"
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / "evaluate_model" / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(name, None)
+    module = loader.load_handler("evaluate_model")
+    yield module
+    loader.unload(module)
 
 
 def keys_under(engine: Engine, uri: str) -> list[str]:
@@ -58,7 +52,7 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     entered = result.states_entered()
     assert entered[:3] == ["Generate Training Dataset", "Dataset Sharded?", "Generate Dataset Shards"]
     assert entered.count(SHARD_STATE) == SHARDS
-    after_data = HAPPY_PATH[HAPPY_PATH.index("Tuning Strategy") :]
+    after_data = HAPPY_PATH[HAPPY_PATH.index("HyperparameterTuning (XGBoost)") :]
     assert entered[-len(after_data) :] == after_data
     assert len(result.events("MapIterationSucceeded")) == SHARDS
     dataset = result.output["dataset"]
@@ -81,10 +75,10 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     assert keys_under(engine, result.output["transform"]["outputUri"]) == [f"{p}.out" for p in parts]
 
     # Evaluate Model pairs every part's predictions with its labels and pools the shards' noise floor.
-    metrics = evaluate_app.evaluate(
+    metrics = evaluation.evaluate(
         engine.s3, result.output["transform"]["outputUri"], dataset["testLabelsUri"]
     )
-    floor = evaluate_app.noise_floor_rmse(dataset)
+    floor = evaluation.noise_floor_rmse(dataset)
     assert metrics.rows == 100
     pooled = math.sqrt(sum(r["testNoiseSumOfSquares"] for r in results) / 100)
     assert floor == pytest.approx(pooled, abs=1e-6)
@@ -98,16 +92,14 @@ def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_n
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(parameters=SHARDED)
-    function = engine.lambdas.function("GenerateDatasetFunction")
-    module: Any = function.module
-    real_write_split = module.write_split
+    real_write_split = dataset_writer.write_split
 
     def failing_write_split(client: Any, bucket: str, key: str, *args: Any, **kwargs: Any) -> int:
         if "/test/part-00002.csv" in key:
-            raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
+            raise dataset_writer.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
         return real_write_split(client, bucket, key, *args, **kwargs)
 
-    monkeypatch.setattr(module, "write_split", failing_write_split)
+    monkeypatch.setattr(dataset_writer, "write_split", failing_write_split)
 
     result = engine.run(SMALL_INPUT)
 
@@ -128,8 +120,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
     fake AWS environment (an earlier engine let one reach for the real S3 after it closed)."""
     engine = make_engine(parameters=SHARDED)
     function = engine.lambdas.function("GenerateDatasetFunction")
-    module: Any = function.module
-    real_write_split = module.write_split
+    real_write_split = dataset_writer.write_split
     finished: list[str] = []
     failed = threading.Event()
 
@@ -143,7 +134,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
                 time.sleep(0.01)
             assert engine.lambdas.handlers_running >= 2
             failed.set()
-            raise module.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
+            raise dataset_writer.DatasetWriteError(f"writing s3://{bucket}/{key} failed: injected")
         if failed.is_set() and "/train/" in key:
             time.sleep(0.3)  # a shard still writing well after the execution failed
         written = real_write_split(client, bucket, key, *args, **kwargs)
@@ -151,7 +142,7 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
             finished.append(key.rpartition("/")[2])
         return written
 
-    monkeypatch.setattr(module, "write_split", write_split)
+    monkeypatch.setattr(dataset_writer, "write_split", write_split)
 
     result = engine.run(SMALL_INPUT)
 

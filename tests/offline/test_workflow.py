@@ -24,7 +24,6 @@ from tests.offline.conftest import FEW_JOBS, SMALL_INPUT, STOP_AFTER_ROUND
 HAPPY_PATH = [
     "Generate Training Dataset",
     "Dataset Sharded?",
-    "Tuning Strategy",
     "HyperparameterTuning (XGBoost)",
     "Extract Model Path",
     "HyperparameterTuning - Save Model",
@@ -34,10 +33,9 @@ HAPPY_PATH = [
     "Quality Gate",
     "Succeeded",
 ]
-CHOICES = ("Dataset Sharded?", "Tuning Strategy", "Quality Gate", "Succeeded")
+CHOICES = ("Dataset Sharded?", "Quality Gate", "Succeeded")
 TASKS = [state for state in HAPPY_PATH if state not in CHOICES]
 TUNING = "HyperparameterTuning (XGBoost)"
-HYPERBAND = "HyperparameterTuning (XGBoost, Hyperband)"
 
 
 def path_to(state: str) -> list[str]:
@@ -107,7 +105,7 @@ def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     assert tuning["objectiveValue"] == min(
         d["objective"]["value"] for d in finished if d["status"] == "Completed"
     )
-    # The built-in algorithm with early stopping reaches ~1.1x the floor on this data (REFERENCE section 7).
+    # The built-in algorithm with early stopping reaches about 1.1x the floor on this data (make bench).
     floor = output["dataset"]["noiseFloorRmse"]
     assert rmse(engine, output) < 1.3 * floor
     # ... and passes the default quality gate: QualityGateNoiseFactor x the noise floor.
@@ -164,9 +162,8 @@ def test_small_run_output_summarises_every_step_and_each_sagemaker_result_has_th
     assert tuning["bestTrainingJobName"] == best["name"]
     assert tuning["objectiveMetric"] == "validation:rmse"
     assert tuning["objectiveValue"] == pytest.approx(best["objective"]["value"])
-    ranges = engine.definition["States"][TUNING]["Parameters"]["HyperParameterTuningJobConfig"][
-        "ParameterRanges"
-    ]
+    search = engine.definition["States"]["Generate Training Dataset"]["Parameters"]["Payload"]["search"]
+    ranges = search["ParameterRanges"]
     assert set(tuning["hyperparameters"]) == {item["Name"] for kind in ranges.values() for item in kind}
     assert math.isfinite(rmse(engine, output))
     # What the SageMaker tasks returned is what Step Functions returns: the API's shapes, timestamps in ms.
@@ -335,8 +332,7 @@ def test_misspelled_jsonpath_fails_the_run_naming_the_path_and_the_state(
     broken_definition: Callable[..., Any],
     sagemaker_events: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    # Both tuning states (Bayesian/Random and Hyperband) read the path.
-    engine = make_engine(definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"', 2))
+    engine = make_engine(definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"'))
 
     result = engine.run(SMALL_INPUT)
 
@@ -355,7 +351,6 @@ def test_tuning_job_name_over_32_characters_fails_with_sagemakers_validation_mes
     path = broken_definition(
         '"HyperParameterTuningJobName.$": "$.dataset.tuningJobName"',
         '"HyperParameterTuningJobName.$": "States.Format(\'{}-tuning\', $.dataset.tuningJobName)"',
-        2,
     )
     engine = make_engine(definition_path=path)
 
@@ -506,20 +501,17 @@ def test_on_demand_is_the_default(engine: Engine) -> None:
     assert "StrategyConfig" not in config, "SageMaker accepts StrategyConfig with Hyperband only"
 
 
-def test_hyperband_runs_in_its_own_state_with_early_stopping_off(engine: Engine) -> None:
+def test_hyperband_runs_in_the_tuning_state_with_its_strategy_config_and_early_stopping_off(
+    engine: Engine,
+) -> None:
     result = engine.run({**SMALL_INPUT, "strategy": "Hyperband"})
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.states_entered() == [
-        "Generate Training Dataset",
-        "Dataset Sharded?",
-        "Tuning Strategy",
-        HYPERBAND,
-        *HAPPY_PATH[HAPPY_PATH.index(TUNING) + 1 :],
-    ]
-    config = _request(engine, result, HYPERBAND)["HyperParameterTuningJobConfig"]
+    assert result.states_entered() == HAPPY_PATH
+    config = _request(engine, result, TUNING)["HyperParameterTuningJobConfig"]
     assert config["Strategy"] == "Hyperband" and config["TrainingJobEarlyStoppingType"] == "Off"
     assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 10, "MaxResource": 1000}}
+    assert "TuningJobCompletionCriteria" not in config, "Hyperband's early rungs would count as not improving"
     assert result.output["tuning"]["tuningJobStatus"] == "Completed"
 
 

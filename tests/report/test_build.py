@@ -47,7 +47,7 @@ def sfn(mocked_aws: None) -> Any:
 @pytest.fixture
 def run_objects(put: Callable[[str, Any], None]) -> None:
     put("tuning/training-jobs.json", history())
-    put("data/test-labels/test_labels.csv", lines([1.0, 2.0, 3.0]))
+    put("data/test-labels/test.csv", lines([1.0, 2.0, 3.0]))
     put("predictions/test.csv.out", lines([1.5, 2.0, 2.5]))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from report import collect as collect_module
-from report.collect import ReportInputError, collect, pair_files
+from report.collect import ReportInputError, collect
 from tests.conftest import BUCKET_NAME
 from tests.report.conftest import PREFIX, history, lines
 
@@ -19,11 +19,11 @@ PREDICTIONS = [11.0, 12.0, 6.0, 21.0]
 RMSE, MAE, R2 = math.sqrt(1.5), 1.0, 1 - 6 / 83
 
 
-def test_single_file_layout_pairs_test_labels_with_test_predictions_and_computes_metrics(
+def test_single_file_layout_pairs_the_labels_with_their_predictions_and_computes_metrics(
     put: Callable[[str, Any], None], s3_client: Any
 ) -> None:
     put("tuning/training-jobs.json", history())
-    put("data/test-labels/test_labels.csv", lines(LABELS))
+    put("data/test-labels/test.csv", lines(LABELS))
     put("predictions/test.csv.out", lines(PREDICTIONS))
 
     data = collect(s3_client, BUCKET_NAME, PREFIX)
@@ -33,9 +33,7 @@ def test_single_file_layout_pairs_test_labels_with_test_predictions_and_computes
     assert data.history is not None and len(data.history["trainingJobs"]) == 4
     assert data.metrics is None  # computed instead
     assert data.test is not None
-    assert data.test.files == [
-        (PREFIX + "data/test-labels/test_labels.csv", PREFIX + "predictions/test.csv.out")
-    ]
+    assert data.test.files == [(PREFIX + "data/test-labels/test.csv", PREFIX + "predictions/test.csv.out")]
     assert data.test.rows == 4
     assert data.test.rmse == pytest.approx(RMSE)
     assert data.test.mae == pytest.approx(MAE)
@@ -63,13 +61,25 @@ def test_sharded_layout_pairs_each_labels_file_with_its_predictions_by_name(
     assert data.test.rmse == pytest.approx(RMSE)
 
 
-def test_renamed_single_labels_file_pairs_by_name(put: Callable[[str, Any], None], s3_client: Any) -> None:
+def test_metrics_are_evaluate_models_own(put: Callable[[str, Any], None], s3_client: Any) -> None:
+    """The report computes nothing itself: Evaluate Model's code on the same objects gives its figures."""
+    import evaluation
+
     put("data/test-labels/test.csv", lines(LABELS))
     put("predictions/test.csv.out", lines(PREDICTIONS))
 
     data = collect(s3_client, BUCKET_NAME, PREFIX)
 
-    assert data.test is not None and data.test.rows == 4
+    metrics = evaluation.evaluate(
+        s3_client, f"s3://{BUCKET_NAME}/{PREFIX}predictions/", f"s3://{BUCKET_NAME}/{PREFIX}data/test-labels/"
+    )
+    assert data.test is not None
+    assert (data.test.rows, data.test.rmse, data.test.mae, data.test.r2) == (
+        metrics.rows,
+        metrics.rmse,
+        metrics.mae,
+        metrics.r2,
+    )
     # Only the missing history is a problem.
     assert len(data.problems) == 1 and "training job history" in data.problems[0]
 
@@ -124,7 +134,7 @@ def test_missing_predictions_are_a_problem_and_no_test_set(
 
     assert data.test is None
     assert data.history is not None
-    assert any("no predictions" in problem for problem in data.problems)
+    assert any("no prediction file (*.out)" in problem for problem in data.problems)
 
 
 def test_missing_labels_are_a_problem(put: Callable[[str, Any], None], s3_client: Any) -> None:
@@ -133,7 +143,7 @@ def test_missing_labels_are_a_problem(put: Callable[[str, Any], None], s3_client
     data = collect(s3_client, BUCKET_NAME, PREFIX)
 
     assert data.test is None
-    assert any("no test labels" in problem for problem in data.problems)
+    assert any("no labels file" in problem for problem in data.problems)
 
 
 def test_empty_predictions_are_a_problem(put: Callable[[str, Any], None], s3_client: Any) -> None:
@@ -143,7 +153,7 @@ def test_empty_predictions_are_a_problem(put: Callable[[str, Any], None], s3_cli
     data = collect(s3_client, BUCKET_NAME, PREFIX)
 
     assert data.test is None
-    assert any("test.csv.out is empty" in problem for problem in data.problems)
+    assert any("4 labels but 0 predictions" in problem for problem in data.problems)
 
 
 def test_row_count_mismatch_is_a_problem_naming_both_counts(
@@ -155,8 +165,8 @@ def test_row_count_mismatch_is_a_problem_naming_both_counts(
     data = collect(s3_client, BUCKET_NAME, PREFIX)
 
     assert data.test is None
-    (problem,) = [p for p in data.problems if "do not match" in p]
-    assert "3 predictions" in problem and "4 labels" in problem
+    (problem,) = [p for p in data.problems if "one row per test record" in p]
+    assert "4 labels but 3 predictions" in problem
 
 
 def test_a_value_that_is_not_a_number_is_a_problem_with_its_line(
@@ -181,11 +191,27 @@ def test_unreadable_history_is_a_problem(body: str, put: Callable[[str, Any], No
     assert any("history" in problem for problem in data.problems)
 
 
-def test_files_that_do_not_pair_are_a_problem_naming_them() -> None:
-    problems: list[str] = []
-    labels = [f"{PREFIX}data/test-labels/part-00000.csv", f"{PREFIX}data/test-labels/part-00001.csv"]
-    predictions = [f"{PREFIX}predictions/part-00000.csv.out", f"{PREFIX}predictions/part-00002.csv.out"]
+@pytest.mark.parametrize(
+    ("labels", "predictions", "named"),
+    [
+        (
+            ["part-00000.csv", "part-00001.csv"],
+            ["part-00000.csv.out", "part-00002.csv.out"],
+            "part-00002.csv.out",
+        ),
+        (["test_labels.csv"], ["test.csv.out"], "test.csv.out"),
+    ],
+)
+def test_files_that_do_not_pair_are_a_problem_naming_them(
+    put: Callable[[str, Any], None], s3_client: Any, labels: list[str], predictions: list[str], named: str
+) -> None:
+    for name in labels:
+        put(f"data/test-labels/{name}", lines(LABELS))
+    for name in predictions:
+        put(f"predictions/{name}", lines(PREDICTIONS))
 
-    assert pair_files(labels, predictions, problems) == []
-    (problem,) = problems
-    assert "part-00001.csv" in problem and "part-00002.csv.out" in problem
+    data = collect(s3_client, BUCKET_NAME, PREFIX)
+
+    assert data.test is None
+    (problem,) = [p for p in data.problems if "has no labels file" in p]
+    assert named in problem

@@ -92,10 +92,10 @@ def us_executions() -> dict[str, Run]:
 
 @pytest.fixture(scope="session")
 def hyperband_spot_run() -> Run:
-    """A us-east-1 execution through the Hyperband tuning state, on spot, with two training instances."""
+    """A us-east-1 execution with the Hyperband strategy, on spot."""
     (run,) = record_runs(
         US_EAST_1,
-        {**FEW_JOBS, "TrainingInstanceCount": "2"},
+        FEW_JOBS,
         [CONSOLE_EXECUTION_NAME],
         extra_input={"strategy": "Hyperband", "spot": True},
     ).values()

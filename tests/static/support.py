@@ -49,7 +49,6 @@ GENERATE_STATE = "Generate Training Dataset"
 TUNING_STATE = "HyperparameterTuning (XGBoost)"
 SAVE_MODEL_STATE = "HyperparameterTuning - Save Model"
 TRANSFORM_STATE = "Batch transform"
-HYPERBAND_STATE = "HyperparameterTuning (XGBoost, Hyperband)"
 EVALUATE_STATE = "Evaluate Model"
 
 

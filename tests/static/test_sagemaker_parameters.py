@@ -14,7 +14,6 @@ from tests.static.support import (
     ANOTHER_CONSOLE_EXECUTION_NAME,
     CONSOLE_EXECUTION_NAME,
     FEW_JOBS,
-    HYPERBAND_STATE,
     SAVE_MODEL_STATE,
     TRANSFORM_STATE,
     TUNING_STATE,
@@ -75,10 +74,9 @@ def test_every_sagemaker_task_is_exercised(console_run: Run, hyperband_spot_run:
     sagemaker_states = {
         name for name, state in definition["States"].items() if ":sagemaker:" in state.get("Resource", "")
     }
-    # The Hyperband state is the tuning state's alternative: another execution runs it.
-    assert sagemaker_states == set(console_run.sagemaker_requests) | {HYPERBAND_STATE}
+    assert sagemaker_states == set(console_run.sagemaker_requests)
     assert hyperband_spot_run.status == "SUCCEEDED", (hyperband_spot_run.error, hyperband_spot_run.cause)
-    assert HYPERBAND_STATE in hyperband_spot_run.sagemaker_requests
+    assert set(hyperband_spot_run.sagemaker_requests) == sagemaker_states
     # The emulator received what the execution history says each task sent.
     for run in (console_run, hyperband_spot_run):
         for state, (_, request) in run.sagemaker_requests.items():
@@ -89,18 +87,15 @@ def test_hyperband_spot_requests_are_valid_and_carry_their_settings(hyperband_sp
     requests = hyperband_spot_run.sagemaker_requests
     for state, (operation, request) in requests.items():
         assert request_errors(operation, request) == [], state
-    request = requests[HYPERBAND_STATE][1]
+    request = requests[TUNING_STATE][1]
     config, definition = request["HyperParameterTuningJobConfig"], request["TrainingJobDefinition"]
     assert (config["Strategy"], config["TrainingJobEarlyStoppingType"]) == ("Hyperband", "Off")
+    assert "TuningJobCompletionCriteria" not in config
     max_resource = config["StrategyConfig"]["HyperbandStrategyConfig"]["MaxResource"]
     assert max_resource == int(definition["StaticHyperParameters"]["num_round"])
     assert definition["EnableManagedSpotTraining"] is True
     stopping = definition["StoppingCondition"]
     assert stopping["MaxWaitTimeInSeconds"] >= stopping["MaxRuntimeInSeconds"]
-    assert definition["ResourceConfig"]["InstanceCount"] == 2
-    train = definition["InputDataConfig"][0]
-    assert train["ChannelName"] == "train"
-    assert train["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
 
 
 def test_sagemaker_requests_are_valid_for_a_console_execution(console_run: Run) -> None:
@@ -125,6 +120,14 @@ def test_sagemaker_requests_are_valid_at_the_parameters_bounds(template: dict[st
     assert len(run.sagemaker_requests) == 3
     for state, (operation, request) in run.sagemaker_requests.items():
         assert request_errors(operation, request) == [], (end, state)
+    # Several instances share the training files; one reads them all.
+    definition = run.sagemaker_requests[TUNING_STATE][1]["TrainingJobDefinition"]
+    count = definition["ResourceConfig"]["InstanceCount"]
+    assert count == int(template["Parameters"]["TrainingInstanceCount"][f"{end.capitalize()}Value"])
+    train = definition["InputDataConfig"][0]
+    assert train["ChannelName"] == "train"
+    distribution = "FullyReplicated" if count == 1 else "ShardedByS3Key"
+    assert train["DataSource"]["S3DataSource"]["S3DataDistributionType"] == distribution
     limits = run.sagemaker_requests[TUNING_STATE][1]["HyperParameterTuningJobConfig"]["ResourceLimits"]
     assert limits["MaxNumberOfTrainingJobs"] == int(parameters["MaxTrainingJobs"])
 

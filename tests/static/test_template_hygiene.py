@@ -1,4 +1,4 @@
-"""The template's parameters, bucket, functions, state machine and outputs are set up as REFERENCE says."""
+"""The template's parameters, bucket, functions, state machine and outputs, set up as the project intends."""
 
 from __future__ import annotations
 

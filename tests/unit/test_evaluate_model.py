@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import evaluation
 import pytest
 
 from tests.conftest import load_event
@@ -137,7 +138,7 @@ def test_a_prediction_file_without_its_labels_file_is_an_unpaired_file_error(
     _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00000.csv", [1.0])
 
     with pytest.raises(
-        app.UnpairedEvaluationFile, match=r"part-00001\.csv\.out has no labels file .*part-00001\.csv"
+        evaluation.UnpairedEvaluationFile, match=r"part-00001\.csv\.out has no labels file .*part-00001\.csv"
     ):
         app.lambda_handler(_event(bucket), None)
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/evaluation/")
@@ -152,7 +153,8 @@ def test_an_extra_labels_file_without_predictions_is_an_unpaired_file_error(
     _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00001.csv", [1.0])
 
     with pytest.raises(
-        app.UnpairedEvaluationFile, match=r"part-00001\.csv has no prediction file .*part-00001\.csv\.out"
+        evaluation.UnpairedEvaluationFile,
+        match=r"part-00001\.csv has no prediction file .*part-00001\.csv\.out",
     ):
         app.lambda_handler(_event(bucket), None)
 
@@ -164,7 +166,7 @@ def test_a_row_mismatch_in_one_shard_names_that_pair(app: ModuleType, s3_client:
     _put_lines(s3_client, bucket, f"{PREFIX}/data/test-labels/part-00001.csv", [1.0, 2.0, 3.0])
 
     with pytest.raises(
-        app.PredictionCountMismatch, match=r"2 predictions but 1 labels: .*part-00000\.csv\.out"
+        evaluation.PredictionCountMismatch, match=r"2 predictions but 1 labels: .*part-00000\.csv\.out"
     ):
         app.lambda_handler(_event(bucket), None)
 
@@ -179,9 +181,9 @@ def test_noise_floor_of_a_sharded_data_set_pools_the_shards_squared_noise(app: M
         ],
     }
 
-    assert app.noise_floor_rmse(dataset) == 2.0
-    assert app.noise_floor_rmse({"noiseFloorRmse": 1.01}) == 1.01
-    assert app.noise_floor_rmse(None) is None
+    assert evaluation.noise_floor_rmse(dataset) == 2.0
+    assert evaluation.noise_floor_rmse({"noiseFloorRmse": 1.01}) == 1.01
+    assert evaluation.noise_floor_rmse(None) is None
 
 
 @pytest.mark.parametrize(
@@ -195,8 +197,8 @@ def test_noise_floor_of_a_sharded_data_set_pools_the_shards_squared_noise(app: M
     ],
 )
 def test_malformed_shard_results_are_invalid_evaluation_requests(app: ModuleType, results: Any) -> None:
-    with pytest.raises(app.InvalidEvaluationRequest, match="shardResults"):
-        app.noise_floor_rmse({"shardResults": results})
+    with pytest.raises(evaluation.InvalidEvaluationRequest, match="shardResults"):
+        evaluation.noise_floor_rmse({"shardResults": results})
 
 
 @pytest.mark.parametrize(
@@ -208,7 +210,7 @@ def test_row_count_mismatch_is_an_error_naming_both_counts(
 ) -> None:
     _write(s3_client, bucket, predictions, labels)
 
-    with pytest.raises(app.PredictionCountMismatch, match=words):
+    with pytest.raises(evaluation.PredictionCountMismatch, match=words):
         app.lambda_handler(_event(bucket), None)
     # No metrics are written for a mismatched pair.
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/evaluation/")
@@ -222,25 +224,25 @@ def test_a_non_numeric_prediction_names_its_line(
 ) -> None:
     _write(s3_client, bucket, [1.0, bad], [1.0, 2.0])
 
-    with pytest.raises(app.InvalidPredictionData, match=rf"line 2 is {words}"):
+    with pytest.raises(evaluation.InvalidPredictionData, match=rf"line 2 is {words}"):
         app.lambda_handler(_event(bucket), None)
 
 
 def test_empty_files_are_an_error(app: ModuleType, s3_client: Any, bucket: str) -> None:
     _write(s3_client, bucket, [], [])
 
-    with pytest.raises(app.InvalidPredictionData, match="no rows"):
+    with pytest.raises(evaluation.InvalidPredictionData, match="no rows"):
         app.lambda_handler(_event(bucket), None)
 
 
 def test_missing_predictions_and_missing_labels_are_named_errors(
     app: ModuleType, s3_client: Any, bucket: str
 ) -> None:
-    with pytest.raises(app.EvaluationDataNotFound, match=r"no prediction file \(\*\.out\)"):
+    with pytest.raises(evaluation.EvaluationDataNotFound, match=r"no prediction file \(\*\.out\)"):
         app.lambda_handler(_event(bucket), None)
 
     _put_lines(s3_client, bucket, f"{PREFIX}/predictions/test.csv.out", [1.0])
-    with pytest.raises(app.EvaluationDataNotFound, match="no labels file under"):
+    with pytest.raises(evaluation.EvaluationDataNotFound, match="no labels file under"):
         app.lambda_handler(_event(bucket), None)
 
 
@@ -256,13 +258,13 @@ def test_missing_predictions_and_missing_labels_are_named_errors(
 def test_bad_uris_are_invalid_evaluation_requests(
     app: ModuleType, bucket: str, change: dict[str, Any], words: str
 ) -> None:
-    with pytest.raises(app.InvalidEvaluationRequest, match=words):
+    with pytest.raises(evaluation.InvalidEvaluationRequest, match=words):
         app.lambda_handler({**_event(bucket), **change}, None)
 
 
 @pytest.mark.parametrize("event", [None, [], "s3://b/k", 3])
 def test_an_event_that_is_not_an_object_is_rejected(app: ModuleType, event: Any) -> None:
-    with pytest.raises(app.InvalidEvaluationRequest, match="must be a JSON object"):
+    with pytest.raises(evaluation.InvalidEvaluationRequest, match="must be a JSON object"):
         app.lambda_handler(event, None)
 
 
@@ -352,7 +354,7 @@ def test_a_bad_gate_is_an_invalid_request_before_anything_is_read(
     app: ModuleType, bucket: str, gate: Any, dataset: Any, words: str
 ) -> None:
     # No predictions exist: the request is refused before the data is looked at.
-    with pytest.raises(app.InvalidEvaluationRequest, match=re.escape(words)):
+    with pytest.raises(evaluation.InvalidEvaluationRequest, match=re.escape(words)):
         app.lambda_handler(_gated(bucket, gate, dataset), None)
 
 
@@ -388,5 +390,5 @@ def test_noiseless_generated_data_switches_the_gate_off_instead_of_failing_every
     [{"rows": 5, "testNoiseSumOfSquares": 1.0}, {"rows": {"test": "7"}, "testNoiseSumOfSquares": 1.0}, 3],
 )
 def test_a_malformed_shard_result_is_an_invalid_request(app: ModuleType, result: Any) -> None:
-    with pytest.raises(app.InvalidEvaluationRequest, match=r"shardResults\[0\]"):
-        app.noise_floor_rmse({"shardResults": [result]})
+    with pytest.raises(evaluation.InvalidEvaluationRequest, match=r"shardResults\[0\]"):
+        evaluation.noise_floor_rmse({"shardResults": [result]})

@@ -23,7 +23,7 @@ def test_event_file_gives_the_best_training_jobs_name(
     app: ModuleType, load_event: Callable[[str], Any], lambda_context: Any
 ) -> None:
     event = load_event("extract_model_name")
-    best = load_event("extract_model_path")["BestTrainingJob"]["TrainingJobName"]
+    best = load_event("extract_model_path")["tuning"]["BestTrainingJob"]["TrainingJobName"]
 
     result = app.lambda_handler(event, lambda_context)
 

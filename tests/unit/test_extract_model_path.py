@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import best_job
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.conftest import REGION
+from tests.conftest import BUCKET_NAME
 
-TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
+# The run of the generate_dataset.json event, whose tuning job the extract_model_path.json event describes.
+RUN_PREFIX = "runs/3f6c1b2e-9a4d-4c7e-d843421974ee/"
 EXPECTED_HYPERPARAMETERS = {
     "alpha",
     "colsample_bytree",
@@ -29,13 +30,25 @@ EXPECTED_HYPERPARAMETERS = {
 
 
 @pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("extract_model_path")
+def app(
+    load_handler: Callable[[str], ModuleType], bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The handler; the tuning job has no training job to list (moto cannot list them: the history's own
+    tests stub that call)."""
+    module = load_handler("extract_model_path")
+    monkeypatch.setattr(module, "training_jobs", lambda client, tuning_job: [])
+    return module
 
 
 @pytest.fixture
 def description(load_event: Callable[[str], Any]) -> dict[str, Any]:
-    return load_event("extract_model_path")
+    """The tuning task's output in the event the state machine sends."""
+    return load_event("extract_model_path")["tuning"]
+
+
+def event_of(description: Any) -> dict[str, Any]:
+    """The event the state machine sends for this description."""
+    return {"tuning": description, "runPrefix": RUN_PREFIX}
 
 
 def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> str:
@@ -58,70 +71,6 @@ def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> s
     return best["TrainingJobName"]
 
 
-# --- the events/ files -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["extract_model_path", "extract_model_path_no_best_job"])
-def test_event_files_have_the_describe_tuning_job_shape(
-    name: str, load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
-) -> None:
-    assert api_output_errors(load_event(name), "sagemaker", "DescribeHyperParameterTuningJob") == []
-
-
-def test_event_file_has_the_create_model_output_shape(
-    load_event: Callable[[str], Any], api_output_errors: Callable[[Any, str, str], list[str]]
-) -> None:
-    assert api_output_errors(load_event("extract_model_name"), "sagemaker", "CreateModel") == []
-
-
-def test_event_file_is_the_tuning_job_the_state_machine_starts_for_the_generate_dataset_event(
-    load_handler: Callable[[str], ModuleType],
-    bucket: str,
-    description: dict[str, Any],
-    load_event: Callable[[str], Any],
-    state_machine_definition: dict[str, Any],
-    template: dict[str, Any],
-) -> None:
-    """The tuning task's Parameters, resolved with the template's defaults and the dataset's locations.
-
-    A Describe response echoes the request and adds fields of its own, so the request must be contained
-    in the event.
-    """
-    generated = load_handler("generate_dataset").lambda_handler(load_event("generate_dataset"), None)
-    parameters = state_machine_definition["States"]["HyperparameterTuning (XGBoost)"]["Parameters"]
-    substitutions = _template_substitutions(template, description["TrainingJobDefinition"]["RoleArn"])
-
-    request = _resolve(parameters, substitutions, generated)
-
-    assert request["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
-    assert TUNING_JOB_NAME.fullmatch(description["HyperParameterTuningJobName"])
-    assert description["HyperParameterTuningJobConfig"] == request["HyperParameterTuningJobConfig"]
-    _assert_contained(request["TrainingJobDefinition"], description["TrainingJobDefinition"], "$")
-    # SageMaker adds the objective to the static hyperparameters it reports, nothing else.
-    static = dict(description["TrainingJobDefinition"]["StaticHyperParameters"])
-    assert static.pop("_tuning_objective_metric") == "validation:rmse"
-    assert static == request["TrainingJobDefinition"]["StaticHyperParameters"]
-    # Training job names are the tuning job name, a 3-digit index and a random suffix.
-    best = description["BestTrainingJob"]
-    assert re.fullmatch(
-        re.escape(description["HyperParameterTuningJobName"]) + r"-\d{3}-[0-9a-f]{8}", best["TrainingJobName"]
-    )
-    assert set(best["TunedHyperParameters"]) == EXPECTED_HYPERPARAMETERS
-
-
-def test_no_best_job_event_is_the_same_job_with_no_completed_training_job(
-    description: dict[str, Any], load_event: Callable[[str], Any]
-) -> None:
-    failed = load_event("extract_model_path_no_best_job")
-
-    assert "BestTrainingJob" not in failed
-    assert failed["HyperParameterTuningJobName"] == description["HyperParameterTuningJobName"]
-    assert failed["HyperParameterTuningJobConfig"] == description["HyperParameterTuningJobConfig"]
-    assert failed["TrainingJobStatusCounters"]["Completed"] == 0
-    assert failed["TrainingJobStatusCounters"]["Stopped"] == 0
-    assert failed["ObjectiveStatusCounters"]["Succeeded"] == 0
-
-
 # --- good input --------------------------------------------------------------------------------------------
 
 
@@ -131,7 +80,7 @@ def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
     name = create_training_job(sagemaker_client, description)
     output_path = description["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
 
-    result = app.lambda_handler(description, lambda_context)
+    result = app.lambda_handler(event_of(description), lambda_context)
 
     assert result == {
         "tuningJobName": description["HyperParameterTuningJobName"],
@@ -144,7 +93,7 @@ def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
         # Where SageMaker puts a training job's model: {S3OutputPath}/{job name}/output/model.tar.gz.
         "modelDataUrl": f"{output_path}{name}/output/model.tar.gz",
         # A bare description (this event file) writes no training job history.
-        "trainingJobsUri": None,
+        "trainingJobsUri": f"s3://{BUCKET_NAME}/{RUN_PREFIX}tuning/training-jobs.json",
     }
     assert json.loads(json.dumps(result, allow_nan=False)) == result
 
@@ -159,7 +108,7 @@ def test_output_has_every_key_the_state_machine_selects(
     selector = state_machine_definition["States"]["Extract Model Path"]["ResultSelector"]
     save_model = state_machine_definition["States"]["HyperparameterTuning - Save Model"]["Parameters"]
 
-    result = app.lambda_handler(description, None)
+    result = app.lambda_handler(event_of(description), None)
 
     for path in selector.values():
         assert path.removeprefix("$.Payload.") in result, path
@@ -173,12 +122,12 @@ def test_unknown_keys_in_the_description_are_ignored(
 ) -> None:
     """SageMaker adds fields to its responses over time: a new field must not fail a run."""
     create_training_job(sagemaker_client, description)
-    expected = app.lambda_handler(copy.deepcopy(description), None)
+    expected = app.lambda_handler(event_of(copy.deepcopy(description)), None)
     description["Autotune"] = {"Mode": "Enabled"}
     description["BestTrainingJob"]["TrainingJobDefinitionName"] = "definition-1"
     description["SomeFutureField"] = [1, 2, 3]
 
-    assert app.lambda_handler(description, None) == expected
+    assert app.lambda_handler(event_of(description), None) == expected
 
 
 def test_best_job_without_objective_metric_gives_null_objective(
@@ -187,7 +136,7 @@ def test_best_job_without_objective_metric_gives_null_objective(
     create_training_job(sagemaker_client, description)
     del description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
 
-    result = app.lambda_handler(description, None)
+    result = app.lambda_handler(event_of(description), None)
 
     assert result["objectiveMetric"] is None
     assert result["objectiveValue"] is None
@@ -201,7 +150,7 @@ def test_objective_value_of_any_number_is_kept(
     create_training_job(sagemaker_client, description)
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
 
-    assert app.lambda_handler(description, None)["objectiveValue"] == value
+    assert app.lambda_handler(event_of(description), None)["objectiveValue"] == value
 
 
 # --- no model ----------------------------------------------------------------------------------------------
@@ -210,14 +159,14 @@ def test_objective_value_of_any_number_is_kept(
 def test_tuning_job_without_best_training_job_raises_no_best_training_job(
     app: ModuleType, load_event: Callable[[str], Any]
 ) -> None:
-    failed = load_event("extract_model_path_no_best_job")
+    failed = load_event("extract_model_path_no_best_job")["tuning"]
     # No training job to describe: any SageMaker call would be a mistake (a stub with no responses fails).
     stubber = Stubber(app._sagemaker_client())
-    with stubber, pytest.raises(app.NoBestTrainingJob) as raised:
-        app.lambda_handler(failed, None)
+    with stubber, pytest.raises(best_job.NoBestTrainingJob) as raised:
+        app.lambda_handler(event_of(failed), None)
 
     message = str(raised.value)
-    assert raised.type is app.NoBestTrainingJob
+    assert raised.type is best_job.NoBestTrainingJob
     assert failed["HyperParameterTuningJobName"] in message
     assert "Failed" in message
     assert "'NonRetryableError': 5" in message
@@ -227,8 +176,8 @@ def test_tuning_job_without_best_training_job_raises_no_best_training_job(
 def test_best_training_job_null_is_no_best_training_job(app: ModuleType, description: dict[str, Any]) -> None:
     description["BestTrainingJob"] = None
 
-    with pytest.raises(app.NoBestTrainingJob, match=description["HyperParameterTuningJobName"]):
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.NoBestTrainingJob, match=description["HyperParameterTuningJobName"]):
+        app.lambda_handler(event_of(description), None)
 
 
 def _failed_training_job(description: dict[str, Any], artifacts: dict[str, str]) -> dict[str, Any]:
@@ -262,10 +211,10 @@ def test_best_training_job_with_empty_artifact_raises_model_artifact_not_found(
         {"TrainingJobName": name},
     )
 
-    with stubber, pytest.raises(app.ModelArtifactNotFound) as raised:
-        app.lambda_handler(description, None)
+    with stubber, pytest.raises(best_job.ModelArtifactNotFound) as raised:
+        app.lambda_handler(event_of(description), None)
 
-    assert raised.type is app.ModelArtifactNotFound
+    assert raised.type is best_job.ModelArtifactNotFound
     assert name in str(raised.value)
     assert "Failed" in str(raised.value)
     stubber.assert_no_pending_responses()
@@ -289,8 +238,10 @@ def test_best_training_job_without_model_artifacts_key_raises_model_artifact_not
 
     monkeypatch.setattr(app, "sagemaker", FakeSageMaker())
 
-    with pytest.raises(app.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]):
-        app.lambda_handler(description, None)
+    with pytest.raises(
+        best_job.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]
+    ):
+        app.lambda_handler(event_of(description), None)
     assert calls == [{"TrainingJobName": description["BestTrainingJob"]["TrainingJobName"]}]
 
 
@@ -298,8 +249,8 @@ def test_unknown_best_training_job_raises_training_job_lookup_failed(
     app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
 ) -> None:
     """No such training job in the account: a named error carrying SageMaker's code and the job's name."""
-    with pytest.raises(app.TrainingJobLookupFailed) as raised:
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.TrainingJobLookupFailed) as raised:
+        app.lambda_handler(event_of(description), None)
 
     assert isinstance(raised.value.__cause__, ClientError)
     assert raised.value.__cause__.response["Error"]["Code"] == "ValidationException"
@@ -317,14 +268,14 @@ def test_unknown_best_training_job_raises_training_job_lookup_failed(
 def test_event_that_is_not_an_object_raises_invalid_tuning_job_description(
     app: ModuleType, event: Any, type_name: str
 ) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription, match=type_name) as raised:
+    with pytest.raises(best_job.InvalidTuningJobDescription, match=type_name) as raised:
         app.lambda_handler(event, None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
 
 
 def test_empty_event_raises_invalid_tuning_job_description(app: ModuleType) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription, match="HyperParameterTuningJobName"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match=r'the event must be \{"tuning"'):
         app.lambda_handler({}, None)
 
 
@@ -339,11 +290,11 @@ def test_bad_tuning_job_name_raises_invalid_tuning_job_description(
     else:
         description["HyperParameterTuningJobName"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(event_of(description), None)
 
-    assert raised.type is app.InvalidTuningJobDescription
-    assert "event.HyperParameterTuningJobName" in str(raised.value)
+    assert raised.type is best_job.InvalidTuningJobDescription
+    assert "event.tuning.HyperParameterTuningJobName" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -355,10 +306,10 @@ def test_best_training_job_of_wrong_type_raises_invalid_tuning_job_description(
 ) -> None:
     description["BestTrainingJob"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(event_of(description), None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.BestTrainingJob" in str(raised.value)
     assert type_name in str(raised.value)
 
@@ -374,10 +325,10 @@ def test_bad_best_training_job_name_raises_invalid_tuning_job_description(
     else:
         description["BestTrainingJob"]["TrainingJobName"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(event_of(description), None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "event.BestTrainingJob.TrainingJobName" in str(raised.value)
 
 
@@ -386,8 +337,8 @@ def test_empty_best_training_job_raises_invalid_tuning_job_description(
 ) -> None:
     description["BestTrainingJob"] = {}
 
-    with pytest.raises(app.InvalidTuningJobDescription, match="TrainingJobName"):
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="TrainingJobName"):
+        app.lambda_handler(event_of(description), None)
 
 
 @pytest.mark.parametrize("value", ["validation:rmse", ["validation:rmse", 1.1], 1.1, True])
@@ -396,8 +347,10 @@ def test_objective_metric_that_is_not_an_object_raises_invalid_tuning_job_descri
 ) -> None:
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription, match="FinalHyperParameterTuningJobObjectiveMetric"):
-        app.lambda_handler(description, None)
+    with pytest.raises(
+        best_job.InvalidTuningJobDescription, match="FinalHyperParameterTuningJobObjectiveMetric"
+    ):
+        app.lambda_handler(event_of(description), None)
 
 
 @pytest.mark.parametrize("value", ["1.10694", True, False, [1.1], {"value": 1.1}])
@@ -406,10 +359,10 @@ def test_objective_value_that_is_not_a_number_raises_invalid_tuning_job_descript
 ) -> None:
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(event_of(description), None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "FinalHyperParameterTuningJobObjectiveMetric.Value" in str(raised.value)
 
 
@@ -419,8 +372,8 @@ def test_tuned_hyperparameters_that_are_not_an_object_raise_invalid_tuning_job_d
 ) -> None:
     description["BestTrainingJob"]["TunedHyperParameters"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription, match="TunedHyperParameters"):
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="TunedHyperParameters"):
+        app.lambda_handler(event_of(description), None)
 
 
 @pytest.mark.parametrize(
@@ -432,77 +385,9 @@ def test_tuned_hyperparameter_that_is_not_a_string_raises_invalid_tuning_job_des
 ) -> None:
     description["BestTrainingJob"]["TunedHyperParameters"]["max_depth"] = value
 
-    with pytest.raises(app.InvalidTuningJobDescription) as raised:
-        app.lambda_handler(description, None)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(event_of(description), None)
 
-    assert raised.type is app.InvalidTuningJobDescription
+    assert raised.type is best_job.InvalidTuningJobDescription
     assert "TunedHyperParameters.max_depth" in str(raised.value)
     assert type_name in str(raised.value)
-
-
-# --- helpers: the tuning task's request as the state machine builds it -----------------------------------
-
-
-def _template_substitutions(template: dict[str, Any], role_arn: str) -> dict[str, str]:
-    """DefinitionSubstitutions with the template's parameter defaults, in REGION.
-
-    The role's ARN is generated by CloudFormation, so the event's own is used once it has the right shape.
-    """
-    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]{1,64}", role_arn), role_arn
-    parameters = template["Parameters"]
-    registry = template["Mappings"]["XGBoostRegistry"][REGION]
-    state_machine = next(
-        resource["Properties"]
-        for resource in template["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::StateMachine"
-    )
-    values: dict[str, str] = {}
-    for key, value in state_machine["DefinitionSubstitutions"].items():
-        if isinstance(value, dict) and value.get("Ref") in parameters:
-            values[key] = str(parameters[value["Ref"]]["Default"])
-    version = parameters["XGBoostVersion"]["Default"]
-    values["XGBoostImageUri"] = (
-        f"{registry['Account']}.dkr.ecr.{REGION}.amazonaws.com/{registry['Repository']}:{version}"
-    )
-    values["SageMakerExecutionRoleArn"] = role_arn
-    values["Partition"] = "aws"
-    return values
-
-
-def _resolve(value: Any, substitutions: dict[str, str], state: dict[str, Any]) -> Any:
-    """Applies DefinitionSubstitutions, then the ``.$`` fields the tuning task uses (paths, StringToJson)."""
-    if isinstance(value, list):
-        return [_resolve(item, substitutions, state) for item in value]
-    if isinstance(value, str):
-        return re.sub(r"\$\{(\w+)\}", lambda m: substitutions[m[1]], value)
-    if not isinstance(value, dict):
-        return value
-    resolved: dict[str, Any] = {}
-    for key, item in value.items():
-        if not key.endswith(".$"):
-            resolved[key] = _resolve(item, substitutions, state)
-            continue
-        expression = _resolve(item, substitutions, state)
-        if match := re.fullmatch(r"States\.StringToJson\('(.*)'\)", expression):
-            resolved[key[:-2]] = json.loads(match[1])
-        else:
-            assert expression.startswith("$."), expression
-            node: Any = state
-            for part in expression[2:].split("."):
-                node = node[part]
-            resolved[key[:-2]] = node
-    return resolved
-
-
-def _assert_contained(expected: Any, actual: Any, path: str) -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), path
-        for key, item in expected.items():
-            assert key in actual, f"{path}.{key} missing"
-            _assert_contained(item, actual[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), path
-        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
-            _assert_contained(want, got, f"{path}[{index}]")
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import best_job
 import pytest
+import tuning_history
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
@@ -27,7 +29,7 @@ def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
 
 @pytest.fixture
 def description(load_event: Callable[[str], Any]) -> dict[str, Any]:
-    return load_event("extract_model_path")
+    return load_event("extract_model_path")["tuning"]
 
 
 def summary(
@@ -149,7 +151,7 @@ def test_history_is_written_before_no_best_training_job_is_raised(
     app: ModuleType, bucket: str, s3_client: Any, load_event: Callable[[str], Any]
 ) -> None:
     """A tuning job in which every training job failed: the history keeps each job's failure reason."""
-    failed = load_event("extract_model_path_no_best_job")
+    failed = load_event("extract_model_path_no_best_job")["tuning"]
     pages = [
         [
             summary(failed, i, "Failed", None, FailureReason=f"ClientError: bad hyperparameter {i}")
@@ -158,7 +160,7 @@ def test_history_is_written_before_no_best_training_job_is_raised(
     ]
     stubber = stub_history(app, pages, failed)
 
-    with stubber, pytest.raises(app.NoBestTrainingJob):
+    with stubber, pytest.raises(best_job.NoBestTrainingJob):
         app.lambda_handler(event(failed), None)
 
     history = read_history(s3_client)
@@ -180,7 +182,7 @@ def test_list_error_raises_training_job_list_failed_and_writes_nothing(
         expected_params=list_request(description),
     )
 
-    with stubber, pytest.raises(app.TrainingJobListFailed) as raised:
+    with stubber, pytest.raises(tuning_history.TrainingJobListFailed) as raised:
         app.lambda_handler(event(description), None)
 
     assert "AccessDeniedException" in str(raised.value)
@@ -196,7 +198,7 @@ def test_write_error_raises_history_write_error(
     monkeypatch.setenv("BUCKET_NAME", "no-such-bucket-for-history")
     stubber = stub_history(app, [[summary(description, 1)]], description)
 
-    with stubber, pytest.raises(app.HistoryWriteError, match="NoSuchBucket"):
+    with stubber, pytest.raises(tuning_history.HistoryWriteError, match="NoSuchBucket"):
         app.lambda_handler(event(description), None)
 
 
@@ -207,7 +209,7 @@ def test_write_error_raises_history_write_error(
 def test_bad_run_prefix_raises_invalid_tuning_job_description(
     app: ModuleType, bucket: str, description: dict[str, Any], prefix: Any
 ) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription, match="runPrefix"):
+    with pytest.raises(best_job.InvalidTuningJobDescription, match="runPrefix"):
         app.lambda_handler(event(description, prefix), None)
 
 
@@ -224,18 +226,18 @@ def test_missing_bucket_name_raises_configuration_error(
 def test_tuning_that_is_not_a_description_raises_invalid_tuning_job_description(
     app: ModuleType, bucket: str, tuning: Any
 ) -> None:
-    with pytest.raises(app.InvalidTuningJobDescription):
+    with pytest.raises(best_job.InvalidTuningJobDescription):
         app.lambda_handler({"tuning": tuning, "runPrefix": RUN_PREFIX}, None)
 
 
-def test_bare_description_gives_the_summary_without_history(
-    app: ModuleType, bucket: str, s3_client: Any, sagemaker_client: Any, description: dict[str, Any]
+def test_bare_description_is_refused_naming_the_event_the_state_machine_sends(
+    app: ModuleType, bucket: str, s3_client: Any, description: dict[str, Any]
 ) -> None:
-    create_training_job(sagemaker_client, description)
+    with pytest.raises(best_job.InvalidTuningJobDescription) as raised:
+        app.lambda_handler(description, None)
 
-    result = app.lambda_handler(description, None)
-
-    assert result["trainingJobsUri"] is None
+    assert str(raised.value).startswith('the event must be {"tuning": ')
+    assert "with keys BestTrainingJob, ConsumedResources" in str(raised.value)
     assert s3_client.list_objects_v2(Bucket=BUCKET_NAME).get("KeyCount") == 0
 
 
@@ -248,5 +250,7 @@ def test_state_machine_passes_the_description_and_the_run_prefix(
 
 
 def test_a_history_that_is_not_valid_json_is_a_history_write_error(app: ModuleType, s3_client: Any) -> None:
-    with pytest.raises(app.HistoryWriteError, match="not valid JSON"):
-        app.write_history(s3_client, BUCKET_NAME, "runs/x/tuning/training-jobs.json", {"value": float("nan")})
+    with pytest.raises(tuning_history.HistoryWriteError, match="not valid JSON"):
+        tuning_history.write_history(
+            s3_client, BUCKET_NAME, "runs/x/tuning/training-jobs.json", {"value": float("nan")}
+        )

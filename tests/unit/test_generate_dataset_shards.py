@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import dataset_writer
+import naming
 import pytest
+import s3_stream
 
-from tests.unit.test_generate_dataset import (
-    MULTIPART_INPUT,
-    RecordingClient,
-    all_keys,
-    event_for,
-    friedman1,
-    open_uploads,
-    read_object,
-    read_rows,
-)
+from tests.unit import dataset_support as support
 
 # 440 rows in all; 100-row shards -> 5 shards.
 SHARDED_INPUT = {"trainRows": 300, "validationRows": 60, "testRows": 80, "noise": 1.0, "seed": 3}
 SHARD_ROWS = 100
-
-
-@pytest.fixture
-def app(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    return load_handler("generate_dataset")
 
 
 @pytest.fixture
@@ -38,36 +26,38 @@ def small_shards(monkeypatch: pytest.MonkeyPatch) -> int:
     return SHARD_ROWS
 
 
-def planned(app: ModuleType, bucket: str) -> dict[str, Any]:
-    dataset = app.lambda_handler(event_for(SHARDED_INPUT), None)["dataset"]
+def planned(dataset_app: ModuleType, bucket: str) -> dict[str, Any]:
+    dataset = dataset_app.lambda_handler(support.event_for(SHARDED_INPUT), None)["dataset"]
     assert "shards" in dataset
     return dataset
 
 
-def run_all_shards(app: ModuleType, dataset: dict[str, Any]) -> list[dict[str, Any]]:
+def run_all_shards(dataset_app: ModuleType, dataset: dict[str, Any]) -> list[dict[str, Any]]:
     """What the Map does: one invocation per planned shard, with the Map's Parameters."""
-    return [app.lambda_handler({"shard": shard, "dataset": dataset}, None) for shard in dataset["shards"]]
+    return [
+        dataset_app.lambda_handler({"shard": shard, "dataset": dataset}, None) for shard in dataset["shards"]
+    ]
 
 
 # --- the plan ---------------------------------------------------------------------------------------------
 
 
 def test_default_input_is_not_sharded_and_its_files_are_byte_identical_to_the_recorded_ones(
-    app: ModuleType, bucket: str, s3_client: Any
+    dataset_app: ModuleType, bucket: str, s3_client: Any
 ) -> None:
     """The default DatasetShardRows keeps {} on one invocation, and {} writes the bytes recorded here (sha256
     of each file): a change of the generator's output is deliberate or a bug. Recorded when the features
     moved to a grid of millionths drawn in batches (bench: datagen); before, with ``random.gauss`` and
     "%.6f" of unrounded features, the digests were e9f710897cef, 6eb7bb7ae1a2, 3cdc7109cfb1, db7c9c4ee493
     and the noise floor 1.002002."""
-    dataset = app.lambda_handler(event_for({}), None)["dataset"]
+    dataset = dataset_app.lambda_handler(support.event_for({}), None)["dataset"]
 
     assert "shards" not in dataset
     digests = {
-        key.removeprefix(dataset["prefix"]): hashlib.sha256(read_object(s3_client, bucket, key)).hexdigest()[
-            :12
-        ]
-        for key in all_keys(s3_client, bucket)
+        key.removeprefix(dataset["prefix"]): hashlib.sha256(
+            support.read_object(s3_client, bucket, key)
+        ).hexdigest()[:12]
+        for key in support.all_keys(s3_client, bucket)
     }
     assert digests == {
         "data/train/train.csv": "2474646e1af9",
@@ -80,11 +70,11 @@ def test_default_input_is_not_sharded_and_its_files_are_byte_identical_to_the_re
 
 @pytest.mark.parametrize(("shard_rows", "count"), [(440, 0), (439, 2), (100, 5), (88, 5), (87, 6)])
 def test_plan_has_ceil_of_rows_over_shard_rows_shards_and_none_when_one_invocation_writes_it(
-    app: ModuleType, shard_rows: int, count: int
+    dataset_app: ModuleType, shard_rows: int, count: int
 ) -> None:
-    spec = app.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
+    spec = dataset_writer.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
 
-    shards = app.plan_shards(spec, shard_rows)
+    shards = dataset_writer.plan_shards(spec, shard_rows)
 
     assert len(shards) == count
     if shards:
@@ -95,24 +85,24 @@ def test_plan_has_ceil_of_rows_over_shard_rows_shards_and_none_when_one_invocati
         assert all(s["trainRows"] + s["validationRows"] + s["testRows"] <= shard_rows + 3 for s in shards)
 
 
-def test_shard_seeds_are_derived_from_the_run_seed_distinct_and_reproducible(app: ModuleType) -> None:
-    spec = app.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
-    seeds = [s["seed"] for s in app.plan_shards(spec, SHARD_ROWS)]
+def test_shard_seeds_are_derived_from_the_run_seed_distinct_and_reproducible(dataset_app: ModuleType) -> None:
+    spec = dataset_writer.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=3)
+    seeds = [s["seed"] for s in dataset_writer.plan_shards(spec, SHARD_ROWS)]
 
     assert len(set(seeds)) == len(seeds)
     assert all(0 <= seed < 2**31 for seed in seeds)
-    assert seeds == [s["seed"] for s in app.plan_shards(spec, SHARD_ROWS)]
-    other = app.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=4)
-    assert set(seeds).isdisjoint(s["seed"] for s in app.plan_shards(other, SHARD_ROWS))
+    assert seeds == [s["seed"] for s in dataset_writer.plan_shards(spec, SHARD_ROWS)]
+    other = dataset_writer.DatasetSpec(train_rows=300, validation_rows=60, test_rows=80, seed=4)
+    assert set(seeds).isdisjoint(s["seed"] for s in dataset_writer.plan_shards(other, SHARD_ROWS))
 
 
 def test_sharded_first_call_writes_nothing_and_returns_the_plan_and_the_same_locations(
-    app: ModuleType, bucket: str, s3_client: Any, small_shards: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_shards: int
 ) -> None:
-    result = app.lambda_handler(event_for(SHARDED_INPUT), None)
+    result = dataset_app.lambda_handler(support.event_for(SHARDED_INPUT), None)
 
     dataset = result["dataset"]
-    assert all_keys(s3_client, bucket) == set()
+    assert support.all_keys(s3_client, bucket) == set()
     assert len(dataset["shards"]) == 5
     assert dataset["rows"] == {"train": 300, "validation": 60, "test": 80}
     assert dataset["noiseFloorRmse"] is None  # known once the shards are written: Evaluate Model pools it
@@ -124,48 +114,50 @@ def test_sharded_first_call_writes_nothing_and_returns_the_plan_and_the_same_loc
 
 
 def test_too_many_shards_is_an_invalid_execution_input_naming_the_parameter(
-    app: ModuleType, bucket: str, monkeypatch: pytest.MonkeyPatch
+    dataset_app: ModuleType, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app, "MAX_SHARDS", 4)
+    monkeypatch.setattr(dataset_writer, "MAX_SHARDS", 4)
     monkeypatch.setenv("DATASET_SHARD_ROWS", str(SHARD_ROWS))
 
-    with pytest.raises(app.InvalidExecutionInput, match=r"440 would need 5 shards .*DatasetShardRows"):
-        app.lambda_handler(event_for(SHARDED_INPUT), None)
+    with pytest.raises(
+        dataset_app.InvalidExecutionInput, match=r"440 would need 5 shards .*DatasetShardRows"
+    ):
+        dataset_app.lambda_handler(support.event_for(SHARDED_INPUT), None)
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "ten", "1.5"])
 def test_a_bad_dataset_shard_rows_setting_is_a_configuration_error(
-    app: ModuleType, bucket: str, monkeypatch: pytest.MonkeyPatch, value: str
+    dataset_app: ModuleType, bucket: str, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("DATASET_SHARD_ROWS", value)
 
-    with pytest.raises(app.ConfigurationError, match="DATASET_SHARD_ROWS"):
-        app.lambda_handler(event_for({}), None)
+    with pytest.raises(dataset_app.ConfigurationError, match="DATASET_SHARD_ROWS"):
+        dataset_app.lambda_handler(support.event_for({}), None)
 
 
 # --- the shards -------------------------------------------------------------------------------------------
 
 
 def test_each_shard_writes_part_files_whose_union_is_the_data_set(
-    app: ModuleType, bucket: str, s3_client: Any, small_shards: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_shards: int
 ) -> None:
-    dataset = planned(app, bucket)
+    dataset = planned(dataset_app, bucket)
 
-    results = run_all_shards(app, dataset)
+    results = run_all_shards(dataset_app, dataset)
 
     prefix = dataset["prefix"]
     parts = [f"part-{i:05d}.csv" for i in range(5)]
-    assert all_keys(s3_client, bucket) == {
+    assert support.all_keys(s3_client, bucket) == {
         f"{prefix}data/{split}/{part}"
         for split in ("train", "validation", "test", "test-labels")
         for part in parts
     }
     totals = {"train": 0, "validation": 0, "test": 0}
     for shard, result, part in zip(dataset["shards"], results, parts, strict=True):
-        train = read_rows(s3_client, bucket, f"{prefix}data/train/{part}")
-        validation = read_rows(s3_client, bucket, f"{prefix}data/validation/{part}")
-        test = read_rows(s3_client, bucket, f"{prefix}data/test/{part}")
-        labels = read_rows(s3_client, bucket, f"{prefix}data/test-labels/{part}")
+        train = support.read_rows(s3_client, bucket, f"{prefix}data/train/{part}")
+        validation = support.read_rows(s3_client, bucket, f"{prefix}data/validation/{part}")
+        test = support.read_rows(s3_client, bucket, f"{prefix}data/test/{part}")
+        labels = support.read_rows(s3_client, bucket, f"{prefix}data/test-labels/{part}")
         assert {len(r) for r in train + validation} == {11}  # label first, ten features
         assert {len(r) for r in test} == {10} and {len(r) for r in labels} == {1}
         assert (len(train), len(validation), len(test), len(labels)) == (
@@ -177,7 +169,7 @@ def test_each_shard_writes_part_files_whose_union_is_the_data_set(
         assert result["index"] == shard["index"]
         assert result["rows"] == {"train": len(train), "validation": len(validation), "test": len(test)}
         # The noise statistics are those of the written files (six decimals).
-        recomputed = sum((y[0] - friedman1(x)) ** 2 for y, x in zip(labels, test, strict=True))
+        recomputed = sum((y[0] - support.friedman1(x)) ** 2 for y, x in zip(labels, test, strict=True))
         assert result["testNoiseSumOfSquares"] == pytest.approx(recomputed, abs=1e-3)
         assert result["noiseFloorRmse"] == pytest.approx(math.sqrt(recomputed / len(test)), abs=1e-4)
         for split in totals:
@@ -186,38 +178,40 @@ def test_each_shard_writes_part_files_whose_union_is_the_data_set(
 
 
 def test_a_shard_writes_the_same_bytes_every_time_and_other_shards_differ(
-    app: ModuleType, bucket: str, s3_client: Any, small_shards: int
+    dataset_app: ModuleType, bucket: str, s3_client: Any, small_shards: int
 ) -> None:
     """A retried shard overwrites its files with equal content; shards do not repeat each other's rows."""
-    dataset = planned(app, bucket)
+    dataset = planned(dataset_app, bucket)
     key = f"{dataset['prefix']}data/train/part-00001.csv"
 
-    app.lambda_handler({"shard": dataset["shards"][1], "dataset": dataset}, None)
-    first = read_object(s3_client, bucket, key)
-    app.lambda_handler({"shard": dataset["shards"][1], "dataset": dataset}, None)
-    app.lambda_handler({"shard": dataset["shards"][2], "dataset": dataset}, None)
+    dataset_app.lambda_handler({"shard": dataset["shards"][1], "dataset": dataset}, None)
+    first = support.read_object(s3_client, bucket, key)
+    dataset_app.lambda_handler({"shard": dataset["shards"][1], "dataset": dataset}, None)
+    dataset_app.lambda_handler({"shard": dataset["shards"][2], "dataset": dataset}, None)
 
-    assert read_object(s3_client, bucket, key) == first
-    other = read_object(s3_client, bucket, f"{dataset['prefix']}data/train/part-00002.csv")
+    assert support.read_object(s3_client, bucket, key) == first
+    other = support.read_object(s3_client, bucket, f"{dataset['prefix']}data/train/part-00002.csv")
     assert set(first.splitlines()).isdisjoint(other.splitlines())
 
 
-def test_a_split_with_no_rows_in_a_shard_writes_no_file(app: ModuleType, bucket: str, s3_client: Any) -> None:
-    dataset = app.generate(
-        app._s3_client(),
+def test_a_split_with_no_rows_in_a_shard_writes_no_file(
+    dataset_app: ModuleType, bucket: str, s3_client: Any
+) -> None:
+    dataset = dataset_writer.generate(
+        dataset_app._s3_client(),
         bucket,
-        app.parse_execution(event_for()["execution"]),
-        app.DatasetSpec(train_rows=300, validation_rows=20, test_rows=20, seed=1),
+        naming.parse_execution(support.event_for()["execution"]),
+        dataset_writer.DatasetSpec(train_rows=300, validation_rows=20, test_rows=20, seed=1),
         shard_rows=10,
     )
     last = dataset["shards"][-1]
     assert last["validationRows"] == last["testRows"] == 0
 
-    result = app.lambda_handler({"shard": last, "dataset": dataset}, None)
+    result = dataset_app.lambda_handler({"shard": last, "dataset": dataset}, None)
 
     assert result["rows"] == {"train": last["trainRows"], "validation": 0, "test": 0}
     assert result["noiseFloorRmse"] is None and result["testNoiseSumOfSquares"] == 0
-    assert {key.rsplit("/", 2)[1] for key in all_keys(s3_client, bucket)} == {"train"}
+    assert {key.rsplit("/", 2)[1] for key in support.all_keys(s3_client, bucket)} == {"train"}
 
 
 @pytest.mark.parametrize(
@@ -229,7 +223,7 @@ def test_a_split_with_no_rows_in_a_shard_writes_no_file(app: ModuleType, bucket:
     ],
 )
 def test_a_failing_shard_leaves_none_of_its_files_and_no_open_upload(
-    app: ModuleType,
+    dataset_app: ModuleType,
     bucket: str,
     s3_client: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -238,19 +232,21 @@ def test_a_failing_shard_leaves_none_of_its_files_and_no_open_upload(
     nth: int,
 ) -> None:
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-    monkeypatch.setattr(app, "PART_SIZE", 4 * 1024)  # a shard's validation and test go up in parts
+    monkeypatch.setattr(s3_stream, "PART_SIZE", 4 * 1024)  # a shard's validation and test go up in parts
     monkeypatch.setenv("DATASET_SHARD_ROWS", "1000")
-    dataset = app.lambda_handler(event_for({**MULTIPART_INPUT, "trainRows": 2_000}), None)["dataset"]
+    dataset = dataset_app.lambda_handler(
+        support.event_for({**support.MULTIPART_INPUT, "trainRows": 2_000}), None
+    )["dataset"]
     assert len(dataset["shards"]) == 3
-    client = RecordingClient(app._s3_client(), fail=operation, key_part=key_part, nth=nth)
-    monkeypatch.setattr(app, "s3", client)
+    client = support.RecordingClient(dataset_app._s3_client(), fail=operation, key_part=key_part, nth=nth)
+    monkeypatch.setattr(dataset_app, "s3", client)
 
-    with pytest.raises(app.DatasetWriteError, match="internal error"):
-        app.lambda_handler({"shard": dataset["shards"][0], "dataset": dataset}, None)
+    with pytest.raises(dataset_writer.DatasetWriteError, match="internal error"):
+        dataset_app.lambda_handler({"shard": dataset["shards"][0], "dataset": dataset}, None)
 
     assert client.failed
-    assert all_keys(s3_client, bucket) == set()
-    assert open_uploads(s3_client, bucket) == []
+    assert support.all_keys(s3_client, bucket) == set()
+    assert support.open_uploads(s3_client, bucket) == []
 
 
 @pytest.mark.parametrize(
@@ -269,9 +265,14 @@ def test_a_failing_shard_leaves_none_of_its_files_and_no_open_upload(
     ],
 )
 def test_a_malformed_shard_event_is_an_invalid_shard_request_and_writes_nothing(
-    app: ModuleType, bucket: str, s3_client: Any, small_shards: int, change: dict[str, Any], words: str
+    dataset_app: ModuleType,
+    bucket: str,
+    s3_client: Any,
+    small_shards: int,
+    change: dict[str, Any],
+    words: str,
 ) -> None:
-    dataset = planned(app, bucket)
+    dataset = planned(dataset_app, bucket)
     event: dict[str, Any] = {"shard": dict(dataset["shards"][0]), "dataset": dict(dataset)}
     for part, value in change.items():
         if isinstance(value, dict) and isinstance(event[part], dict):
@@ -279,19 +280,19 @@ def test_a_malformed_shard_event_is_an_invalid_shard_request_and_writes_nothing(
         else:
             event[part] = value
 
-    with pytest.raises(app.InvalidShardRequest, match=words):
-        app.lambda_handler(event, None)
-    assert all_keys(s3_client, bucket) == set()
+    with pytest.raises(dataset_writer.InvalidShardRequest, match=words):
+        dataset_app.lambda_handler(event, None)
+    assert support.all_keys(s3_client, bucket) == set()
 
 
 @pytest.mark.parametrize(("instances", "count"), [(1, 0), (2, 2), (8, 8)])
 def test_training_on_several_instances_plans_at_least_one_shard_per_instance(
-    app: ModuleType, instances: int, count: int
+    dataset_app: ModuleType, instances: int, count: int
 ) -> None:
     """ShardedByS3Key hands each instance whole files: fewer files than instances would idle some."""
-    spec = app.DatasetSpec()  # 14,000 rows, far below one shard
+    spec = dataset_writer.DatasetSpec()  # 14,000 rows, far below one shard
 
-    shards = app.plan_shards(spec, app.DEFAULT_SHARD_ROWS, min_shards=instances)
+    shards = dataset_writer.plan_shards(spec, dataset_writer.DEFAULT_SHARD_ROWS, min_shards=instances)
 
     assert len(shards) == count
     assert sum(s["trainRows"] for s in shards) == (spec.train_rows if count else 0)

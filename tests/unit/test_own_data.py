@@ -7,7 +7,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import dataset_writer
 import pytest
+import s3_stream
 from botocore.exceptions import ClientError
 
 from tests.conftest import BUCKET_NAME, load_event
@@ -15,8 +17,8 @@ from tests.conftest import BUCKET_NAME, load_event
 EXTERNAL = "example-ml-datasets"  # the bucket events/execution_input_own_data.json names
 OTHER_EXTERNAL = "another-team-data"
 NOT_LISTED = "someone-elses-bucket"
-# The template's defaults as the state machine sends them.
-DEFAULTS = load_event("generate_dataset")["defaults"]
+# The template's defaults and the search space, as the state machine sends them.
+SENT = {key: load_event("generate_dataset")[key] for key in ("defaults", "search")}
 EXECUTION = {
     "id": "arn:aws:states:us-east-1:123456789012:execution:TuningStateMachine-AbC123:own-data-run",
     "name": "own-data-run",
@@ -63,9 +65,7 @@ def put_files(
 
 
 def run(app: ModuleType, data: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return app.lambda_handler(
-        {"input": {"data": data, **extra}, "defaults": DEFAULTS, "execution": EXECUTION}, None
-    )
+    return app.lambda_handler({"input": {"data": data, **extra}, **SENT, "execution": EXECUTION}, None)
 
 
 def read(s3_client: Any, uri: str) -> str:
@@ -117,7 +117,7 @@ def test_own_data_dataset_has_every_field_of_a_generated_one(
     generated = app.lambda_handler(
         {
             "input": {"trainRows": 100, "validationRows": 20, "testRows": 20},
-            "defaults": DEFAULTS,
+            **SENT,
             "execution": EXECUTION,
         },
         None,
@@ -164,7 +164,7 @@ def test_a_large_test_file_streams_through_multipart_uploads_byte_for_byte(
     app: ModuleType, external: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-    monkeypatch.setattr(app, "PART_SIZE", 16 * 1024)
+    monkeypatch.setattr(s3_stream, "PART_SIZE", 16 * 1024)
     monkeypatch.setattr(app.own_data, "CHUNK_BYTES", 1000)  # lines cross chunk boundaries
     rows = [(f"{i * 0.5:.3f}", f"{i},{i * 2},{i % 7}") for i in range(5_000)]
     data = put_files(s3_client, test="".join(f"{label},{features}\n" for label, features in rows))
@@ -367,7 +367,7 @@ def test_ragged_row_deep_in_the_test_file_leaves_nothing_behind(
     app: ModuleType, external: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
-    monkeypatch.setattr(app, "PART_SIZE", 4 * 1024)
+    monkeypatch.setattr(s3_stream, "PART_SIZE", 4 * 1024)
     rows = ["1,2,3,4\n"] * 3_000 + ["1,2,3\n"]
     data = put_files(s3_client, test="".join(rows))
 
@@ -392,7 +392,7 @@ def test_s3_failure_while_splitting_raises_dataset_write_error_and_leaves_nothin
 
     monkeypatch.setattr(client, "put_object", fail_on_labels)
 
-    with pytest.raises(app.DatasetWriteError, match="internal error") as raised:
+    with pytest.raises(dataset_writer.DatasetWriteError, match="internal error") as raised:
         run(app, data)
 
     assert data["testUri"] in str(raised.value)
@@ -409,9 +409,7 @@ def test_own_data_event_file_runs_on_files_at_its_uris(
     for role, uri in execution_input["data"].items():
         put(s3_client, uri, {"trainUri": TRAIN, "validationUri": VALIDATION, "testUri": TEST}[role])
 
-    result = app.lambda_handler(
-        {"input": execution_input, "defaults": DEFAULTS, "execution": EXECUTION}, None
-    )
+    result = app.lambda_handler({"input": execution_input, **SENT, "execution": EXECUTION}, None)
 
     assert result["input"] == execution_input
     assert result["dataset"]["trainUri"] == execution_input["data"]["trainUri"]

@@ -1,27 +1,24 @@
-"""The run's config: template defaults from the state machine, the execution input over them, named errors."""
+"""The run's config: template defaults and the definition's search space from the state machine, the execution
+input over them, the tuning job's config as sent, the training volume, named errors."""
 
 from __future__ import annotations
 
+import json
 import math
-import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
+import run_config
+from execution_input import validate_execution_input
+from friedman import MAX_LABELLED_LINE_BYTES, friedman1_batch, labelled_lines
 
-from tests.conftest import FUNCTIONS_DIR, load_event
+from offline.template import ROOT
+from tests.conftest import load_event
 
-RUN_PREFIX = "s3://bucket/runs/run-0123456789ab/"
-
-
-@pytest.fixture
-def run_config(load_handler: Callable[[str], ModuleType]) -> ModuleType:
-    """The module the handler imports (loading the handler puts its directory on sys.path)."""
-    load_handler("generate_dataset")
-    module = sys.modules["run_config"]
-    assert module.__file__ == str(FUNCTIONS_DIR / "generate_dataset" / "run_config.py")
-    return module
+SCHEMA = json.loads((ROOT / "schema" / "execution-input.schema.json").read_text(encoding="utf-8"))
+GB = 1024**3
 
 
 @pytest.fixture
@@ -29,27 +26,40 @@ def defaults() -> dict[str, Any]:
     return load_event("generate_dataset")["defaults"]
 
 
-def config_for(run_config: ModuleType, defaults: dict[str, Any], execution_input: dict[str, Any]) -> Any:
+@pytest.fixture
+def search() -> dict[str, Any]:
+    return load_event("generate_dataset")["search"]
+
+
+def config_for(defaults: dict[str, Any], execution_input: dict[str, Any], **kwargs: Any) -> Any:
     return run_config.build_config(
-        run_config.parse_defaults(defaults), run_config.parse_config_input(execution_input), RUN_PREFIX
+        run_config.parse_defaults(defaults),
+        run_config.parse_config_input(validate_execution_input(execution_input)),
+        run_config.parse_search(load_event("generate_dataset")["search"]),
+        **kwargs,
     )
 
 
 def test_template_defaults_give_a_bayesian_on_demand_single_instance_run_with_the_gate_on(
-    run_config: ModuleType, defaults: dict[str, Any]
+    defaults: dict[str, Any], search: dict[str, Any]
 ) -> None:
-    config = config_for(run_config, defaults, {})
+    config = config_for(defaults, {})
 
     assert config == {
         "tuning": {
-            "strategy": "Bayesian",
-            "earlyStoppingType": "Auto",
-            "resourceLimits": {
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": search["HyperParameterTuningJobObjective"],
+            "ParameterRanges": search["ParameterRanges"],
+            "RandomSeed": search["RandomSeed"],
+            "ResourceLimits": {
                 "MaxNumberOfTrainingJobs": 20,
                 "MaxParallelTrainingJobs": 4,
                 "MaxRuntimeInSeconds": 7200,
             },
-            "completionCriteria": {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 10}},
+            "TrainingJobEarlyStoppingType": "Auto",
+            "TuningJobCompletionCriteria": {
+                "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 10}
+            },
         },
         "training": {
             "instanceType": "ml.m5.large",
@@ -63,9 +73,8 @@ def test_template_defaults_give_a_bayesian_on_demand_single_instance_run_with_th
     }
 
 
-def test_every_input_key_overrides_its_default(run_config: ModuleType, defaults: dict[str, Any]) -> None:
+def test_every_input_key_overrides_its_default(defaults: dict[str, Any]) -> None:
     config = config_for(
-        run_config,
         defaults,
         {
             "maxTrainingJobs": 6,
@@ -82,12 +91,12 @@ def test_every_input_key_overrides_its_default(run_config: ModuleType, defaults:
     )
 
     tuning, training = config["tuning"], config["training"]
-    assert tuning["strategy"] == "Random" and tuning["earlyStoppingType"] == "Auto"
-    assert tuning["resourceLimits"]["MaxNumberOfTrainingJobs"] == 6
-    assert tuning["resourceLimits"]["MaxParallelTrainingJobs"] == 3
-    assert (
-        tuning["completionCriteria"]["BestObjectiveNotImproving"]["MaxNumberOfTrainingJobsNotImproving"] == 4
-    )
+    assert tuning["Strategy"] == "Random" and tuning["TrainingJobEarlyStoppingType"] == "Auto"
+    assert tuning["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 6
+    assert tuning["ResourceLimits"]["MaxParallelTrainingJobs"] == 3
+    criteria = tuning["TuningJobCompletionCriteria"]["BestObjectiveNotImproving"]
+    assert criteria["MaxNumberOfTrainingJobsNotImproving"] == 4
+    assert "StrategyConfig" not in tuning, "SageMaker accepts StrategyConfig with Hyperband only"
     assert (training["instanceType"], training["instanceCount"]) == ("ml.c5.xlarge", 2)
     assert training["trainDistribution"] == "ShardedByS3Key", "several instances share the training files"
     assert training["enableManagedSpotTraining"] is True
@@ -97,79 +106,76 @@ def test_every_input_key_overrides_its_default(run_config: ModuleType, defaults:
     assert config["qualityGate"] == {"enabled": False, "maxRmse": 2.0, "source": "input", "noiseFactor": 1.5}
 
 
-def test_hyperband_turns_early_stopping_off(run_config: ModuleType, defaults: dict[str, Any]) -> None:
-    tuning = config_for(run_config, defaults, {"strategy": "Hyperband"})["tuning"]
-
-    assert (tuning["strategy"], tuning["earlyStoppingType"]) == ("Hyperband", "Off")
-
-
-def test_template_threshold_and_spot_default_come_from_the_template(
-    run_config: ModuleType, defaults: dict[str, Any]
+def test_hyperband_sends_its_strategy_config_turns_early_stopping_off_and_has_no_not_improving_criterion(
+    defaults: dict[str, Any], search: dict[str, Any]
 ) -> None:
-    config = config_for(run_config, {**defaults, "maxTestRmse": "1.5", "spot": True}, {})
+    tuning = config_for(defaults, {"strategy": "Hyperband", "maxTrainingJobsNotImproving": 5})["tuning"]
+
+    assert (tuning["Strategy"], tuning["TrainingJobEarlyStoppingType"]) == ("Hyperband", "Off")
+    assert tuning["StrategyConfig"] == search["StrategyConfig"]
+    # Its early rungs stop jobs by design: counted as "not improving" they would end the search early.
+    assert "TuningJobCompletionCriteria" not in tuning
+
+
+@pytest.mark.parametrize(
+    ("template_count", "execution_input"),
+    [
+        (1, {"strategy": "Hyperband", "trainingInstanceCount": 2}),
+        (3, {"strategy": "Hyperband"}),
+    ],
+)
+def test_hyperband_with_several_training_instances_is_refused_saying_why(
+    defaults: dict[str, Any], template_count: int, execution_input: dict[str, Any]
+) -> None:
+    with pytest.raises(run_config.InvalidExecutionInput) as caught:
+        config_for({**defaults, "trainingInstanceCount": template_count}, execution_input)
+
+    message = str(caught.value)
+    assert message.startswith("strategy Hyperband with trainingInstanceCount ")
+    assert "reports the same metrics" in message and "Use trainingInstanceCount 1 with Hyperband" in message
+
+
+def test_template_threshold_and_spot_default_come_from_the_template(defaults: dict[str, Any]) -> None:
+    config = config_for({**defaults, "maxTestRmse": "1.5", "spot": True}, {})
 
     assert config["qualityGate"]["maxRmse"] == 1.5 and config["qualityGate"]["source"] == "template"
     assert config["training"]["stoppingCondition"]["MaxWaitTimeInSeconds"] == 3600
     # The input's threshold wins over the template's.
-    overridden = config_for(run_config, {**defaults, "maxTestRmse": "1.5"}, {"maxTestRmse": 0.5})
+    overridden = config_for({**defaults, "maxTestRmse": "1.5"}, {"maxTestRmse": 0.5})
     assert overridden["qualityGate"]["maxRmse"] == 0.5 and overridden["qualityGate"]["source"] == "input"
 
 
-def test_spot_wait_stays_within_sagemakers_28_days(run_config: ModuleType, defaults: dict[str, Any]) -> None:
-    config = config_for(
-        run_config, {**defaults, "maxTrainingJobRuntimeSeconds": 20 * 24 * 3600}, {"spot": True}
-    )
+def test_spot_wait_stays_within_sagemakers_28_days(defaults: dict[str, Any]) -> None:
+    config = config_for({**defaults, "maxTrainingJobRuntimeSeconds": 20 * 24 * 3600}, {"spot": True})
 
     assert config["training"]["stoppingCondition"]["MaxWaitTimeInSeconds"] == 28 * 24 * 3600
 
 
-def test_fewer_jobs_than_the_templates_parallelism_run_all_at_once(
-    run_config: ModuleType, defaults: dict[str, Any]
-) -> None:
-    limits = config_for(run_config, defaults, {"maxTrainingJobs": 2})["tuning"]["resourceLimits"]
+def test_fewer_jobs_than_the_templates_parallelism_run_all_at_once(defaults: dict[str, Any]) -> None:
+    limits = config_for(defaults, {"maxTrainingJobs": 2})["tuning"]["ResourceLimits"]
     assert (limits["MaxNumberOfTrainingJobs"], limits["MaxParallelTrainingJobs"]) == (2, 2)
     # The same for template parameters (MaxParallelTrainingJobs 4, MaxTrainingJobs 2).
-    limits = config_for(run_config, {**defaults, "maxTrainingJobs": 2}, {})["tuning"]["resourceLimits"]
+    limits = config_for({**defaults, "maxTrainingJobs": 2}, {})["tuning"]["ResourceLimits"]
     assert (limits["MaxNumberOfTrainingJobs"], limits["MaxParallelTrainingJobs"]) == (2, 2)
 
 
-@pytest.mark.parametrize(
-    ("execution_input", "words"),
-    [
-        ({"maxTrainingJobs": 0}, "'maxTrainingJobs' must be between 1 and 100, got 0"),
-        ({"maxTrainingJobs": 101}, "'maxTrainingJobs' must be between 1 and 100, got 101"),
-        ({"maxTrainingJobs": 2.5}, "'maxTrainingJobs' must be a whole number, got 2.5"),
-        ({"maxTrainingJobs": "5"}, "'maxTrainingJobs' must be a whole number, got \"5\""),
-        ({"maxTrainingJobs": True}, "'maxTrainingJobs' must be a whole number, got true"),
-        ({"maxParallelTrainingJobs": 11}, "'maxParallelTrainingJobs' must be between 1 and 10, got 11"),
-        (
-            {"maxTrainingJobs": 3, "maxParallelTrainingJobs": 4},
-            "'maxParallelTrainingJobs' (4) must not exceed",
-        ),
-        (
-            {"maxTrainingJobsNotImproving": 2},
-            "'maxTrainingJobsNotImproving' must be between 3 and 100, got 2",
-        ),
-        ({"trainingInstanceCount": 9}, "'trainingInstanceCount' must be between 1 and 8, got 9"),
-        ({"strategy": "Grid"}, "'strategy' must be one of Bayesian, Random, Hyperband, got \"Grid\""),
-        ({"strategy": "bayesian"}, "'strategy' must be one of"),
-        ({"trainingInstanceType": "ml.p3.2xlarge"}, "'trainingInstanceType' must be one of ml.m5.large"),
-        ({"transformInstanceType": "ml.m5.4xlarge"}, "'transformInstanceType' must be one of ml.m5.large"),
-        ({"spot": "true"}, "'spot' must be true or false, got \"true\""),
-        ({"qualityGate": 1}, "'qualityGate' must be true or false, got 1"),
-        ({"maxTestRmse": 0}, "'maxTestRmse' must be a finite number above 0, got 0"),
-        ({"maxTestRmse": -1.5}, "'maxTestRmse' must be a finite number above 0, got -1.5"),
-        ({"maxTestRmse": math.inf}, "'maxTestRmse' must be a finite number above 0, got inf"),
-        ({"maxTestRmse": math.nan}, "'maxTestRmse' must be a finite number above 0, got nan"),
-        ({"maxTestRmse": "1.2"}, "'maxTestRmse' must be a number, got \"1.2\""),
-    ],
-)
-def test_bad_input_is_an_invalid_execution_input_naming_the_key(
-    run_config: ModuleType, defaults: dict[str, Any], execution_input: dict[str, Any], words: str
-) -> None:
-    with pytest.raises(run_config.InvalidExecutionInput) as caught:
-        config_for(run_config, defaults, execution_input)
-    assert words in str(caught.value)
+def test_input_parallelism_above_the_templates_job_count_is_refused(defaults: dict[str, Any]) -> None:
+    with pytest.raises(run_config.InvalidExecutionInput, match=r"'maxParallelTrainingJobs' \(5\) must not"):
+        config_for({**defaults, "maxTrainingJobs": 3}, {"maxParallelTrainingJobs": 5})
+
+
+def test_input_values_are_taken_in_the_configs_types() -> None:
+    parsed = run_config.parse_config_input({"maxTrainingJobs": 6.0, "maxTestRmse": 2, "trainRows": 500})
+
+    assert parsed == {"maxTrainingJobs": 6, "maxTestRmse": 2.0}
+    assert isinstance(parsed["maxTrainingJobs"], int) and isinstance(parsed["maxTestRmse"], float)
+
+
+def test_infinite_threshold_is_refused_before_it_switches_the_gate_off() -> None:
+    with pytest.raises(
+        run_config.InvalidExecutionInput, match="maxTestRmse must be a finite number, got inf"
+    ):
+        validate_execution_input({"maxTestRmse": math.inf})
 
 
 @pytest.mark.parametrize(
@@ -177,7 +183,10 @@ def test_bad_input_is_an_invalid_execution_input_naming_the_key(
     [
         ({"maxTrainingJobs": "20"}, "defaults.maxTrainingJobs must be a whole number of at least 1"),
         ({"maxTuningRuntimeSeconds": 0}, "defaults.maxTuningRuntimeSeconds must be a whole number"),
-        ({"trainingInstanceType": "${TrainingInstanceType}"}, "defaults.trainingInstanceType must be one of"),
+        (
+            {"trainingInstanceType": "${TrainingInstanceType}"},
+            "defaults.trainingInstanceType must be an instance",
+        ),
         ({"spot": "false"}, "defaults.spot must be true or false"),
         ({"qualityGate": True}, "defaults.qualityGate must be Enabled or Disabled"),
         ({"maxTestRmse": "abc"}, "defaults.maxTestRmse must be empty or a number above 0"),
@@ -186,33 +195,27 @@ def test_bad_input_is_an_invalid_execution_input_naming_the_key(
     ],
 )
 def test_bad_defaults_are_a_configuration_error(
-    run_config: ModuleType, defaults: dict[str, Any], change: dict[str, Any], words: str
+    defaults: dict[str, Any], change: dict[str, Any], words: str
 ) -> None:
     with pytest.raises(run_config.ConfigurationError, match=words.replace("$", r"\$")):
         run_config.parse_defaults({**defaults, **change})
 
 
-@pytest.mark.parametrize("defaults_value", [None, [], "x"])
-def test_missing_defaults_object_is_a_configuration_error(
-    run_config: ModuleType, defaults_value: Any
-) -> None:
-    with pytest.raises(run_config.ConfigurationError, match="the event has no 'defaults' object"):
-        run_config.parse_defaults(defaults_value)
+@pytest.mark.parametrize("value", [None, [], "x"])
+@pytest.mark.parametrize("key", ["defaults", "search"])
+def test_missing_defaults_or_search_object_is_a_configuration_error(key: str, value: Any) -> None:
+    parse = run_config.parse_defaults if key == "defaults" else run_config.parse_search
+    with pytest.raises(run_config.ConfigurationError, match=f"the event has no '{key}' object"):
+        parse(value)
 
 
-def test_a_missing_default_is_named(run_config: ModuleType, defaults: dict[str, Any]) -> None:
-    del defaults["qualityGateNoiseFactor"], defaults["spot"]
+def test_a_missing_default_or_search_key_is_named(defaults: dict[str, Any], search: dict[str, Any]) -> None:
+    del defaults["qualityGateNoiseFactor"], defaults["spot"], search["StrategyConfig"]
 
     with pytest.raises(run_config.ConfigurationError, match="miss spot, qualityGateNoiseFactor"):
         run_config.parse_defaults(defaults)
-
-
-def test_instance_types_are_the_templates_allowed_values(
-    run_config: ModuleType, template: dict[str, Any]
-) -> None:
-    parameters = template["Parameters"]
-    assert list(run_config.TRAINING_INSTANCE_TYPES) == parameters["TrainingInstanceType"]["AllowedValues"]
-    assert list(run_config.TRANSFORM_INSTANCE_TYPES) == parameters["TransformInstanceType"]["AllowedValues"]
+    with pytest.raises(run_config.ConfigurationError, match="search miss StrategyConfig"):
+        run_config.parse_search(search)
 
 
 def test_defaults_file_matches_the_template_defaults(
@@ -237,6 +240,64 @@ def test_defaults_file_matches_the_template_defaults(
     }
 
 
+@pytest.mark.parametrize("name", ["generate_dataset", "generate_dataset_overrides"])
+def test_events_send_the_definitions_search_space(
+    state_machine_definition: dict[str, Any], name: str
+) -> None:
+    payload = state_machine_definition["States"]["Generate Training Dataset"]["Parameters"]["Payload"]
+    assert load_event(name)["search"] == payload["search"]
+    assert set(payload["search"]) == set(run_config.SEARCH_KEYS)
+
+
+def test_the_longest_generated_line_bounds_every_written_line() -> None:
+    import random
+
+    rng = random.Random(11)
+    labels, lines, _ = friedman1_batch(1_000, rng, 100.0)  # the schema's largest noise
+    written = labelled_lines(labels, lines).splitlines(keepends=True)
+    assert max(len(line) for line in written) <= MAX_LABELLED_LINE_BYTES
+
+
+def test_training_volume_is_the_minimum_for_small_data_and_grows_with_the_data() -> None:
+    assert run_config.training_volume_gb(10_000 * 103, 2_000 * 103, 1, 1) == run_config.MIN_VOLUME_GB
+    assert run_config.training_volume_gb(20 * GB, 2 * GB, 1, 1) == 22 + run_config.VOLUME_HEADROOM_GB
+    # Four files over two instances: each downloads half the training data and all the validation data.
+    assert run_config.training_volume_gb(20 * GB, 2 * GB, 4, 2) == 12 + run_config.VOLUME_HEADROOM_GB
+    # Three files over two instances: one instance gets two of them.
+    assert run_config.training_volume_gb(30 * GB, 0, 3, 2) == 20 + run_config.VOLUME_HEADROOM_GB
+
+
+@pytest.mark.parametrize("instance_key", ["minimum", "maximum"])
+def test_generated_data_at_the_schemas_limits_gets_a_volume_that_holds_it(
+    load_handler: Callable[[str], ModuleType], bucket: str, s3_client: Any, instance_key: str
+) -> None:
+    """The largest input the schema allows is only planned (shards) by the first state: cheap to run here."""
+    largest = {
+        key: SCHEMA["properties"][key]["maximum"] for key in ("trainRows", "validationRows", "testRows")
+    }
+    instances = SCHEMA["properties"]["trainingInstanceCount"][instance_key]
+    event = {**load_event("generate_dataset"), "input": {**largest, "trainingInstanceCount": instances}}
+
+    result = load_handler("generate_dataset").lambda_handler(event, None)
+
+    shards = result["dataset"]["shards"]
+    train_bytes = largest["trainRows"] * MAX_LABELLED_LINE_BYTES
+    validation_bytes = largest["validationRows"] * MAX_LABELLED_LINE_BYTES
+    files_per_instance = -(-len(shards) // instances)
+    needed = train_bytes * files_per_instance / len(shards) + validation_bytes
+    volume = result["config"]["training"]["volumeSizeInGB"]
+    assert volume * GB >= needed + run_config.VOLUME_HEADROOM_GB * GB
+    if instances == 1:
+        assert volume > 5, "the largest data set does not fit the former constant 5 GB"
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0, "a plan writes nothing"
+
+
+def test_default_run_keeps_the_minimum_volume(load_handler: Callable[[str], ModuleType], bucket: str) -> None:
+    result = load_handler("generate_dataset").lambda_handler(load_event("generate_dataset"), None)
+
+    assert result["config"]["training"]["volumeSizeInGB"] == run_config.MIN_VOLUME_GB
+
+
 def test_handler_returns_input_config_and_dataset_and_writes_nothing_for_a_bad_combination(
     load_handler: Callable[[str], ModuleType], bucket: str, s3_client: Any
 ) -> None:
@@ -254,7 +315,7 @@ def test_handler_returns_input_config_and_dataset_and_writes_nothing_for_a_bad_c
 
     assert set(result) == {"input", "config", "dataset"}
     assert result["input"]["strategy"] == "Hyperband" and result["input"]["spot"] is True
-    assert result["config"]["tuning"]["earlyStoppingType"] == "Off"
+    assert result["config"]["tuning"]["TrainingJobEarlyStoppingType"] == "Off"
     assert "checkpointConfig" not in result["config"]["training"]
 
     event = load_event("generate_dataset")
@@ -266,12 +327,13 @@ def test_handler_returns_input_config_and_dataset_and_writes_nothing_for_a_bad_c
     assert all(item["Key"].startswith(result["dataset"]["prefix"]) for item in written)
 
 
-def test_handler_without_defaults_is_a_configuration_error(
-    load_handler: Callable[[str], ModuleType], bucket: str
+@pytest.mark.parametrize("key", ["defaults", "search"])
+def test_handler_without_defaults_or_search_is_a_configuration_error(
+    load_handler: Callable[[str], ModuleType], bucket: str, key: str
 ) -> None:
     app = load_handler("generate_dataset")
     event = load_event("generate_dataset")
-    del event["defaults"]
+    del event[key]
 
-    with pytest.raises(app.ConfigurationError, match="'defaults'"):
+    with pytest.raises(app.ConfigurationError, match=f"'{key}'"):
         app.lambda_handler(event, None)
