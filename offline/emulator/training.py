@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from botocore.exceptions import BotoCoreError, ClientError
 
+from offline import channels
 from offline import xgboost_algorithm as algorithm
 from offline.emulator.core import MAX_FAILURE_REASON, Store, split_s3_uri
 from offline.emulator.core import now as _now
@@ -153,6 +154,8 @@ class TrainingJobs:
             if injected:
                 raise algorithm.AlgorithmFailure(injected)
             config = algorithm.parse_hyperparameters(description["HyperParameters"], version=plan.version)
+            mode = description["AlgorithmSpecification"].get("TrainingInputMode") or "File"
+            channels.check_channels(description["InputDataConfig"], mode)
             if plan.hyperband is not None:
                 # Hyperband's resource is the boosting round; a job that reaches MaxResource is done.
                 config = dataclasses.replace(config, num_round=min(config.num_round, plan.hyperband[1]))
@@ -354,12 +357,13 @@ class TrainingJobs:
         try:
             for key in self.store.list_keys(bucket, prefix) if keys is None else keys:
                 body = self.store.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                if channel.get("CompressionType") == "Gzip" or key.endswith(".gz"):
+                # SageMaker decompresses in Pipe mode only; File mode copies objects as they are.
+                if channel.get("InputMode") == "Pipe" and channel.get("CompressionType") == "Gzip":
                     body = gzip.decompress(body)
                 files.append((f"s3://{bucket}/{key}", body))
         except (ClientError, BotoCoreError, OSError) as e:
             raise algorithm.client_error(f"Data download failed: {e}") from None
-        return algorithm.channel_data(files, channel["ChannelName"], channel.get("ContentType"), csv_weights)
+        return channels.read_channel(files, channel, csv_weights)
 
     def _list_keys(self, bucket: str, prefix: str) -> list[str]:
         keys: list[str] = []
