@@ -365,12 +365,6 @@ class TrainingJobs:
             raise algorithm.client_error(f"Data download failed: {e}") from None
         return channels.read_channel(files, channel, csv_weights)
 
-    def _list_keys(self, bucket: str, prefix: str) -> list[str]:
-        keys: list[str] = []
-        for page in self.store.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/"))
-        return sorted(keys)
-
     def _upload_model(self, description: dict[str, Any], model: bytes | dict[str, bytes] | None) -> str:
         """Uploads ``model.tar.gz`` where SageMaker puts it; None: an empty model directory's tarball."""
         output = description["OutputDataConfig"]["S3OutputPath"].rstrip("/")
