@@ -250,13 +250,13 @@ def sdk_task_class(record: Callable[[SageMakerRequest], None]) -> type:
     errors named as Step Functions names them. Calls reach moto's backends (for SageMaker: the model
     registry, which moto keeps)."""
     from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
-        StateTaskServiceAwsSdk,
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
     )
 
     from offline.request_validation import request_errors, validation_exception, validation_message
 
-    class SdkTask(StateTaskServiceAwsSdk):
+    class SdkTask(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
         def _operation_name(self) -> str:
             action = self.resource.api_action
             return action[0].upper() + action[1:]

@@ -41,7 +41,11 @@ def test_a_model_that_passes_the_gate_is_registered_approved_with_its_metrics(en
     assert result.states_entered() == path_to("Succeeded")
     out = result.output
     arn = out["registry"]["modelPackageArn"]
-    assert out["registry"] == {"modelPackageArn": arn, "approvalStatus": "Approved", "registration": "Enabled"}
+    assert out["registry"] == {
+        "modelPackageArn": arn,
+        "approvalStatus": "Approved",
+        "registration": "Enabled",
+    }
     assert arn.endswith(f":model-package/{GROUP}/1")
 
     request = registration_request(engine)
@@ -67,7 +71,9 @@ def test_a_model_that_passes_the_gate_is_registered_approved_with_its_metrics(en
     assert metadata["bestTrainingJobName"] == out["tuning"]["bestTrainingJobName"]
     assert float(metadata["objectiveValue"]) == pytest.approx(out["tuning"]["objectiveValue"])
     assert float(metadata["testRmse"]) == pytest.approx(out["evaluation"]["rmse"])
-    assert float(metadata["noiseFloorRmse"]) == pytest.approx(out["evaluation"]["qualityGate"]["noiseFloorRmse"])
+    assert float(metadata["noiseFloorRmse"]) == pytest.approx(
+        out["evaluation"]["qualityGate"]["noiseFloorRmse"]
+    )
 
 
 def test_gate_off_registers_pending_manual_approval(engine: Engine) -> None:

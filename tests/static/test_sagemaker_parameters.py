@@ -106,6 +106,7 @@ def test_sagemaker_requests_are_valid_for_a_console_execution(console_run: Run) 
         "CreateHyperParameterTuningJob",
         "CreateModel",
         "CreateTransformJob",
+        "CreateModelPackage",
     }
 
 
