@@ -405,6 +405,11 @@ def report(engine: Engine, result: RunResult, progress: Progress) -> None:
         progress.line(f"quality gate passed: test RMSE at most {gate.get('threshold')} ({gate.get('basis')})")
     elif gate:
         progress.line(f"quality gate off: {gate.get('basis')}")
+    registry = output.get("registry") or {}
+    if registry.get("modelPackageArn"):
+        progress.line(f"model registry: {registry['modelPackageArn']} ({registry.get('approvalStatus')})")
+    elif registry:
+        progress.line("model registry: not registered (template parameter ModelRegistry=Disabled)")
 
 
 def _tuning_job_name(engine: Engine, result: RunResult) -> str | None:

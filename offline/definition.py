@@ -39,6 +39,8 @@ SAGEMAKER_SYNC_ACTIONS: dict[str, tuple[str, str, str]] = {
     "createTransformJob": ("DescribeTransformJob", "TransformJobName", "TransformJobStatus"),
 }
 _SAGEMAKER_RESOURCE = re.compile(r"arn:[a-z-]+:states:::sagemaker:(?P<action>[A-Za-z]+)(\.(?P<pattern>.+))?")
+# The AWS SDK integration: any SageMaker action, request-response only (no .sync).
+_SDK_SAGEMAKER_RESOURCE = re.compile(r"arn:[a-z-]+:states:::aws-sdk:sagemaker:(?P<action>[A-Za-z]+)")
 
 
 def walk_states(
@@ -69,6 +71,10 @@ def validate_definition(definition_text: str, source: str = "definition") -> dic
     definition = json.loads(definition_text)
     for name, where, state in walk_states(definition.get("States") or {}):
         match = _SAGEMAKER_RESOURCE.fullmatch(str(state.get("Resource", "")))
+        sdk_match = _SDK_SAGEMAKER_RESOURCE.fullmatch(str(state.get("Resource", "")))
+        if state.get("Type") == "Task" and sdk_match:
+            _check_parameters(state, sdk_match["action"], source, where)
+            continue
         if state.get("Type") != "Task" or not match:
             continue
         action, pattern = match["action"], match["pattern"]
@@ -80,12 +86,22 @@ def validate_definition(definition_text: str, source: str = "definition") -> dic
                 f"{source}: state '{name}': the resource provided {resource} is not recognized. The value is "
                 "not a valid resource ARN, or the resource is not available in this region."
             )
-        members = operation_model(action[0].upper() + action[1:]).input_shape.members
-        for key in state.get("Parameters") or {}:
-            field_name = key.removesuffix(".$")
-            if field_name not in members:
-                raise DefinitionError(
-                    f'{source}: SCHEMA_VALIDATION_FAILED: The field "{field_name}" is not supported by '
-                    f"Step Functions at {where}/Parameters"
-                )
+        _check_parameters(state, action, source, where)
     return definition
+
+
+def _check_parameters(state: Mapping[str, Any], action: str, source: str, where: str) -> None:
+    """Parameters names only fields of the action's request (an unknown action fails here too)."""
+    try:
+        members = operation_model(action[0].upper() + action[1:]).input_shape.members
+    except Exception:
+        raise DefinitionError(
+            f"{source}: state at {where}: SageMaker has no action {action} (resource {state['Resource']})"
+        ) from None
+    for key in state.get("Parameters") or {}:
+        field_name = key.removesuffix(".$")
+        if field_name not in members:
+            raise DefinitionError(
+                f'{source}: SCHEMA_VALIDATION_FAILED: The field "{field_name}" is not supported by '
+                f"Step Functions at {where}/Parameters"
+            )

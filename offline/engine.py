@@ -86,6 +86,7 @@ from offline.sagemaker_task import (
     sagemaker_error_cause,
     sagemaker_error_name,
     sagemaker_task_class,
+    sdk_task_class,
 )
 from offline.template import (
     DEFAULT_ACCOUNT_ID,
@@ -322,6 +323,7 @@ class Engine:
         moto_patches.install(
             self._exit,
             sagemaker_task=sagemaker_task_class(_emulator, _record_sagemaker_request),
+            sdk_task=sdk_task_class(_record_sagemaker_request),
             retry_sleep=self._retry_sleep,
             lambdas=self.lambdas,
             on_history_event=self._live_event,
@@ -345,6 +347,7 @@ class Engine:
                 Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region}
             )
         self._create_roles()
+        self._create_model_package_groups()
         self.lambdas.create_functions(
             self.template, self.template_path.parent, self.function_code, self.lambda_client
         )
@@ -381,6 +384,24 @@ class Engine:
                 )
             elif kind == "AWS::Serverless::Function":
                 self._create_role(self.stack.physical_name(f"{logical_id}Role"), "lambda.amazonaws.com")
+
+    def _create_model_package_groups(self) -> None:
+        """The template's model registry groups, in moto's SageMaker (the AWS SDK tasks' backend)."""
+        import boto3
+
+        groups = [
+            logical_id
+            for logical_id, resource in self.stack.resources.items()
+            if resource.get("Type") == "AWS::SageMaker::ModelPackageGroup"
+        ]
+        if groups:
+            client = boto3.client("sagemaker", region_name=self.stack.region)
+            for logical_id in groups:
+                props = self.stack.resolve(self.stack.resources[logical_id].get("Properties") or {})
+                client.create_model_package_group(
+                    ModelPackageGroupName=props["ModelPackageGroupName"],
+                    ModelPackageGroupDescription=props.get("ModelPackageGroupDescription", ""),
+                )
 
     def _create_role(self, name: str, service: str) -> None:
         trust = {

@@ -36,6 +36,7 @@ def install(
     exit_stack: contextlib.ExitStack,
     *,
     sagemaker_task: type,
+    sdk_task: type,
     retry_sleep: Callable[[float], None],
     lambdas: LambdaRuntime,
     on_history_event: Callable[[dict[str, Any]], None],
@@ -55,7 +56,7 @@ def install(
         mock.patch.object(
             state_task_factory,
             "state_task_service_for",
-            _service_task_factory(state_task_factory, sagemaker_task),
+            _service_task_factory(state_task_factory, sagemaker_task, sdk_task),
         )
     )
     exit_stack.enter_context(
@@ -86,12 +87,14 @@ def install(
     )
 
 
-def _service_task_factory(module: Any, task_class: type) -> Callable[[str], Any]:
+def _service_task_factory(module: Any, task_class: type, sdk_task_class: type) -> Callable[[str], Any]:
     original = module.state_task_service_for
 
     def state_task_service_for(service_name: str) -> Any:
         if service_name == "sagemaker":
             return task_class()
+        if service_name == "aws-sdk":
+            return sdk_task_class()
         return original(service_name=service_name)
 
     return state_task_service_for

@@ -235,3 +235,58 @@ def route_client_to_emulator(client: Any, emulator: Any) -> None:
 
     client.meta.events.register("before-parameter-build.sagemaker", keep_params)
     client.meta.events.register("before-call.sagemaker", answer)
+
+
+def sdk_error_name(service: str, code: str) -> str:
+    """``Service.ErrorName`` as Step Functions names an AWS SDK integration's error: the service in
+    PascalCase (SageMaker), the error code with ``Exception`` appended when it lacks it."""
+    service_name = {"sagemaker": "SageMaker"}.get(service, service[:1].upper() + service[1:])
+    return f"{service_name}.{code if code.endswith('Exception') else code + 'Exception'}"
+
+
+def sdk_task_class(record: Callable[[SageMakerRequest], None]) -> type:
+    """The task state class for ``arn:aws:states:::aws-sdk:*``: moto's, with SageMaker requests checked
+    against the API's input shape first (as ``LocalSageMaker`` checks the optimized integration's) and
+    errors named as Step Functions names them. Calls reach moto's backends (for SageMaker: the model
+    registry, which moto keeps)."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+
+    from offline.request_validation import request_errors, validation_exception, validation_message
+
+    class SdkTask(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
+        def _operation_name(self) -> str:
+            action = self.resource.api_action
+            return action[0].upper() + action[1:]
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = (ex.response.get("Error") or {}).get("Code", "") or "Unknown"
+                error = sdk_error_name(self.resource.api_name, code)
+                return self._get_task_failure_event(env=env, error=error, cause=sagemaker_error_cause(ex))
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> None:
+            if self.resource.api_name == "sagemaker":
+                context = env.states.context_object.context_object_data
+                record(
+                    SageMakerRequest(
+                        execution_arn=context["Execution"]["Id"],
+                        state=context["State"]["Name"],
+                        resource=self.resource.resource_arn,
+                        operation=self._operation_name(),
+                        parameters=copy.deepcopy(normalised_parameters),
+                    )
+                )
+                errors = request_errors(self._operation_name(), normalised_parameters)
+                if errors:
+                    raise validation_exception(self._operation_name(), validation_message(errors))
+            super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+            if env.stack:
+                env.stack.append(json_safe(env.stack.pop()))
+
+    return SdkTask

@@ -53,6 +53,7 @@ _NAME_PROPERTY = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::Events::Rule": "Name",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName",
 }
 
 
@@ -260,6 +261,8 @@ class Stack:
                 return self.get_att(name, "TopicArn")
             if self._kind(name) == "AWS::KMS::Key":  # Ref of a key is its id
                 return self.get_att(name, "KeyId")
+            if self._kind(name) == "AWS::SageMaker::ModelPackageGroup":  # Ref of a group is its ARN
+                return self.get_att(name, "ModelPackageGroupArn")
             return self.physical_name(name)
         raise TemplateError(f"!Ref {name}: no parameter, pseudo parameter or resource of that name")
 
@@ -288,6 +291,8 @@ class Stack:
             attributes = {"Arn": self.arn("events", f"rule/{name}")}
         elif kind == "AWS::CloudWatch::Alarm":
             attributes = {"Arn": self.arn("cloudwatch", f"alarm:{name}")}
+        elif kind == "AWS::SageMaker::ModelPackageGroup":
+            attributes = {"ModelPackageGroupArn": self.arn("sagemaker", f"model-package-group/{name}")}
         elif kind == "AWS::KMS::Key":
             key_id = str(uuid.UUID(bytes=hashlib.sha256(f"{self.name}/{logical_id}".encode()).digest()[:16]))
             attributes = {"KeyId": key_id, "Arn": self.arn("kms", f"key/{key_id}")}

@@ -119,6 +119,7 @@ def run_rows(data: RunData, links: Mapping[str, str]) -> list[tuple[str, Any]]:
         ),
         ("best training job", _code(history.get("bestTrainingJobName") or tuning.get("bestTrainingJobName"))),
         ("model", _code((data.output.get("model") or {}).get("modelName"))),
+        ("model registry", registry_entry(data.output.get("registry"))),
         ("objects", _link(links.get("objects"), data.uri(data.prefix))),
     ]
     if execution.get("error"):
@@ -131,6 +132,15 @@ def run_rows(data: RunData, links: Mapping[str, str]) -> list[tuple[str, Any]]:
             )
         )
     return [(label, value) for label, value in rows if value != ""]
+
+
+def registry_entry(registry: Any) -> Any:
+    """The run's model package and its approval status; empty when the run did not reach the registry."""
+    if not isinstance(registry, Mapping):
+        return ""
+    if not registry.get("modelPackageArn"):
+        return "not registered (ModelRegistry=Disabled)" if registry.get("registration") == "Disabled" else ""
+    return Markup("{} ({})").format(_code(registry["modelPackageArn"]), registry.get("approvalStatus"))
 
 
 def metric_rows(data: RunData) -> list[tuple[str, str]]:

@@ -86,10 +86,14 @@ def test_twenty_simultaneous_executions_succeed_with_distinct_job_names_and_disj
     outputs = {d["executionArn"]: json.loads(d["output"]) for d in descriptions}
     runs = {arn: output["dataset"]["runName"] for arn, output in outputs.items()}
     assert len(set(runs.values())) == EXECUTIONS
+    packages = {output["registry"]["modelPackageArn"] for output in outputs.values()}
+    assert len(packages) == EXECUTIONS  # one registry version per execution
 
     # Job names: each distinct across the executions, each derived from its own execution's run.
     requests: dict[str, dict[str, list[str]]] = {arn: {} for arn in outputs}
     for request in engine.sagemaker_requests:
+        if request.operation == "CreateModelPackage":  # versions of one group: checked below
+            continue
         key = {
             "CreateHyperParameterTuningJob": "HyperParameterTuningJobName",
             "CreateModel": "ModelName",

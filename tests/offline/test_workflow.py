@@ -30,17 +30,31 @@ HAPPY_PATH = [
     "Extract Model Name",
     "Batch transform",
     "Evaluate Model",
+    "Registry Approval Status",
+    "Approved",
+    "Model Registry On?",
+    "Register Model",
+    "Registry Entry",
     "Quality Gate",
     "Succeeded",
 ]
-CHOICES = ("Dataset Sharded?", "Quality Gate", "Succeeded")
+CHOICES = (
+    "Dataset Sharded?",
+    "Registry Approval Status",
+    "Approved",
+    "Model Registry On?",
+    "Registry Entry",
+    "Quality Gate",
+    "Succeeded",
+)
 TASKS = [state for state in HAPPY_PATH if state not in CHOICES]
 TUNING = "HyperparameterTuning (XGBoost)"
 
 
-def path_to(state: str) -> list[str]:
-    """The happy path up to and including ``state``."""
-    return HAPPY_PATH[: HAPPY_PATH.index(state) + 1]
+def path_to(state: str, approval: str = "Approved") -> list[str]:
+    """The happy path up to and including ``state``, through the registry's ``approval`` state."""
+    path = [approval if name == "Approved" else name for name in HAPPY_PATH]
+    return path[: path.index(state) + 1]
 
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -408,7 +422,7 @@ def test_a_test_rmse_above_the_inputs_threshold_fails_the_run_naming_metric_valu
 
     assert result.status == "FAILED"
     assert result.states_entered() == [
-        *path_to("Quality Gate"),
+        *path_to("Quality Gate", "Rejected"),
         "Describe Quality Failure",
         "Model Below Quality Bar",
     ]
@@ -439,7 +453,7 @@ def test_the_input_switches_the_gate_off(engine: Engine) -> None:
     result = engine.run({**SMALL_INPUT, "maxTestRmse": 0.01, "qualityGate": False})
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.states_entered() == HAPPY_PATH
+    assert result.states_entered() == path_to("Succeeded", "Pending Manual Approval")
     gate = result.output["evaluation"]["qualityGate"]
     assert (gate["enabled"], gate["threshold"], gate["basis"]) == (
         False,

@@ -308,3 +308,16 @@ def test_no_objective_at_all_draws_nothing() -> None:
     document["trainingJobs"] = [training_job(1, "Failed", failureReason="x")]
 
     assert figures.objective_figure(document) is None
+
+
+def test_the_registered_model_package_and_its_status_are_shown() -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/stack-models/3"
+    registered = {"modelPackageArn": arn, "approvalStatus": "Rejected", "registration": "Enabled"}
+    output = {"dataset": {"noiseFloorRmse": 1.0}, "registry": registered}
+    off = {"modelPackageArn": None, "approvalStatus": None, "registration": "Disabled"}
+
+    assert facts(render(run_data(output=output)))["model registry"] == f"{arn} (Rejected)"
+    assert facts(render(run_data(output={"registry": off})))["model registry"] == (
+        "not registered (ModelRegistry=Disabled)"
+    )
+    assert "model registry" not in facts(render(run_data()))

@@ -109,7 +109,7 @@ def test_definition_file_holds_no_environment(template: dict[str, Any], asl_text
     assert not re.search(r"\b[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d\b", text), "a region name"
     assert not re.search(r"arn:aws", text), "an ARN with a literal partition (use ${Partition})"
     arns = re.findall(r"arn:[^\"]*", text)
-    assert all(re.fullmatch(r"arn:\$\{Partition\}:states:::[a-zA-Z:.]+", arn) for arn in arns), arns
+    assert all(re.fullmatch(r"arn:\$\{Partition\}:states:::[a-zA-Z:.-]+", arn) for arn in arns), arns
     # A States.Format template may build an s3:// URI from the state ('s3://{}/{}...'), never name a bucket.
     assert not re.search(r"s3://(?!\{\})", text) and "arn:${Partition}:s3" not in text, "a bucket"
     assert ".dkr.ecr." not in text and "amazonaws.com" not in text, "an image or endpoint"
@@ -204,9 +204,9 @@ def test_sagemaker_create_tasks_never_retry_task_failures(state_machine_definiti
     creates = {
         name: task
         for name, task in _tasks(state_machine_definition).items()
-        if re.search(r":sagemaker:create", task["Resource"])
+        if re.search(r":states:::sagemaker:create", task["Resource"])
     }
-    assert len(creates) == 3  # the tuning job, the model, the transform
+    assert len(creates) == 3  # the tuning job, the model, the transform (optimized integration)
     for name, task in creates.items():
         retried = {error for retrier in task.get("Retry", []) for error in retrier["ErrorEquals"]}
         assert not retried & NOT_RETRYABLE_ON_CREATE, f"{name} retries {retried & NOT_RETRYABLE_ON_CREATE}"

@@ -59,6 +59,13 @@ PASSED_ROLE_KEYS = ("RoleArn", "ExecutionRoleArn")
 
 def _required_permissions(stack: Stack, resource: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     """(action, resource ARN) pairs Step Functions needs to run one task with these parameters."""
+    if re.fullmatch(r"arn:[a-z-]+:states:::aws-sdk:sagemaker:createModelPackage", resource):
+        # The AWS SDK integration calls the API as the role: a new version in the group, named lower-case.
+        group = params["ModelPackageGroupName"].lower()
+        return [
+            ("sagemaker:CreateModelPackage", stack.arn("sagemaker", f"model-package-group/{group}")),
+            ("sagemaker:CreateModelPackage", stack.arn("sagemaker", f"model-package/{group}/1")),
+        ]
     match = re.fullmatch(r"arn:[a-z-]+:states:::([a-z]+):([A-Za-z]+)(\.sync)?", resource)
     assert match, f"unknown integration {resource}: add its IAM actions to this test"
     service, action, sync = match.groups()

@@ -106,6 +106,7 @@ def test_sagemaker_requests_are_valid_for_a_console_execution(console_run: Run) 
         "CreateHyperParameterTuningJob",
         "CreateModel",
         "CreateTransformJob",
+        "CreateModelPackage",
     }
 
 
@@ -117,7 +118,8 @@ def test_sagemaker_requests_are_valid_at_the_parameters_bounds(template: dict[st
     # The requests are under test, not a hundred training jobs: all but the first fail as they start.
     (run,) = record_runs(US_EAST_1, parameters, [CONSOLE_EXECUTION_NAME], train_first_job_only=True).values()
     assert run.status == "SUCCEEDED", (end, run.error, run.cause)
-    assert len(run.sagemaker_requests) == 3
+    # tuning job, model, transform job; the model package unless ModelRegistry is Disabled
+    assert len(run.sagemaker_requests) == 3 + (parameters["ModelRegistry"] == "Enabled")
     for state, (operation, request) in run.sagemaker_requests.items():
         assert request_errors(operation, request) == [], (end, state)
     # Several instances share the training files; one reads them all.
