@@ -52,7 +52,9 @@ def test_sagemaker_jobs_list_only_the_run_and_data_set_prefixes(us_stack: Stack)
 def test_sagemaker_jobs_put_metrics_only_into_sagemaker_namespaces(us_stack: Stack) -> None:
     statements = role_statements(us_stack, "SageMakerExecutionRole")
     (metrics,) = _statements_with(statements, "cloudwatch:PutMetricData")
-    assert as_list(metrics["Action"]) == ["cloudwatch:PutMetricData"], "the condition is for this action alone"
+    assert as_list(metrics["Action"]) == ["cloudwatch:PutMetricData"], (
+        "the condition is for this action alone"
+    )
     assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
 
 
@@ -61,6 +63,8 @@ def test_every_function_that_lists_the_bucket_names_its_prefixes(us_stack: Stack
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         for policy in resource["Properties"].get("Policies", []):
-            for statement in _statements_with(as_list(us_stack.resolve(policy["Statement"])), "s3:ListBucket"):
+            for statement in _statements_with(
+                as_list(us_stack.resolve(policy["Statement"])), "s3:ListBucket"
+            ):
                 prefixes = as_list(statement["Condition"]["StringLike"]["s3:prefix"])
                 assert prefixes and all(p.endswith("/*") and p != "/*" for p in prefixes), logical_id
