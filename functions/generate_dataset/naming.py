@@ -16,8 +16,8 @@ RUNS_PREFIX = "runs"
 MAX_TUNING_JOB_NAME = 32  # HyperParameterTuningJobName limit; training job names add 13 characters.
 # The stack's token (the template sets it: the first 8 hex digits of the stack id). Every job and model name
 # starts with it, so the state machine's grants name <token>-* instead of every job in the account.
-STACK_TOKEN_VARIABLE = "STACK_TOKEN"
-STACK_TOKEN = re.compile(r"[0-9a-f]{8}")
+NAME_PREFIX_ENV = "STACK_TOKEN"
+NAME_PREFIX_PATTERN = re.compile(r"[0-9a-f]{8}")
 RUN_PREFIX = re.compile(rf"{RUNS_PREFIX}/[a-z0-9](-?[a-z0-9])*/")
 
 
@@ -45,10 +45,10 @@ def parse_execution(execution: Any) -> Execution:
 
 def stack_token() -> str:
     """The stack's token from the function's environment; a missing or malformed one is a deploy error."""
-    token = os.environ.get(STACK_TOKEN_VARIABLE, "")
-    if not STACK_TOKEN.fullmatch(token):
+    token = os.environ.get(NAME_PREFIX_ENV, "")
+    if not NAME_PREFIX_PATTERN.fullmatch(token):
         raise ConfigurationError(
-            f"{STACK_TOKEN_VARIABLE} is {token!r}, not 8 lower-case hex digits: deploy the function with the "
+            f"{NAME_PREFIX_ENV} is {token!r}, not 8 lower-case hex digits: deploy the function with the "
             "template, which derives it from the stack id"
         )
     return token
