@@ -118,9 +118,9 @@ def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_n
 def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_or_the_engine_closes(
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As on AWS, a failed Map ends the execution while other iterations' invocations run on; the engine waits
-    for them, so what they write is in S3 when the result is read and none of their S3 calls can outlive the
-    fake AWS environment (an earlier engine let one reach for the real S3 after it closed)."""
+    """A shard fails while others are still writing: the Map waits for every iteration (the failure is caught
+    inside it), so Check Dataset Shards removes their files only once they are written, and the engine's
+    handlers have all ended when the result is read (none of their S3 calls can outlive the fake AWS)."""
     engine = make_engine(parameters=SHARDED)
     function = engine.lambdas.function("GenerateDatasetFunction")
     real_write_split = dataset_writer.write_split
