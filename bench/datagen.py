@@ -49,6 +49,8 @@ SIZES = (10_000, 100_000, 1_000_000)
 TARGET_ROWS_PER_SECOND = 250_000
 VALIDATION_ROWS = TEST_ROWS = 2_000
 BUCKET = "bench-datagen-bucket"
+# The template sets STACK_TOKEN (the stack id's first group): every run name starts with it.
+JOB_NAME_PREFIX = "0be7c4a1"
 MIB = 1024 * 1024
 # Repetitions by size (default, --quick).
 REPETITIONS = {10_000: 9, 100_000: 5, 1_000_000: 3}
@@ -141,6 +143,7 @@ def moto_handler() -> Iterator[ModuleType]:
         try:
             boto3.client("s3").create_bucket(Bucket=BUCKET)
             os.environ["BUCKET_NAME"] = BUCKET
+            os.environ["STACK_TOKEN"] = JOB_NAME_PREFIX
             yield app
         finally:
             unload(app)
@@ -269,7 +272,11 @@ def moto_server_handler() -> Iterator[ModuleType]:
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
-    endpoint = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "BUCKET_NAME": BUCKET}
+    endpoint = {
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+        "BUCKET_NAME": BUCKET,
+        "STACK_TOKEN": JOB_NAME_PREFIX,
+    }
     try:
         with fake_aws(), mock.patch.dict(os.environ, endpoint):
             client = boto3.client("s3")

@@ -263,6 +263,8 @@ class Stack:
                 return self.get_att(name, "KeyId")
             if self._kind(name) == "AWS::SageMaker::ModelPackageGroup":  # Ref of a group is its ARN
                 return self.get_att(name, "ModelPackageGroupArn")
+            if self._kind(name) == "AWS::SQS::Queue":  # Ref of a queue is its URL
+                return f"https://sqs.{self.region}.{self.url_suffix}/{self.account_id}/{self.physical_name(name)}"
             return self.physical_name(name)
         raise TemplateError(f"!Ref {name}: no parameter, pseudo parameter or resource of that name")
 
@@ -289,6 +291,8 @@ class Stack:
             attributes = {"TopicArn": self.arn("sns", name), "TopicName": name}
         elif kind == "AWS::Events::Rule":
             attributes = {"Arn": self.arn("events", f"rule/{name}")}
+        elif kind == "AWS::SQS::Queue":
+            attributes = {"Arn": self.arn("sqs", name), "QueueName": name}
         elif kind == "AWS::CloudWatch::Alarm":
             attributes = {"Arn": self.arn("cloudwatch", f"alarm:{name}")}
         elif kind == "AWS::SageMaker::ModelPackageGroup":

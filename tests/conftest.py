@@ -33,6 +33,8 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account, also the one in events/
 # The bucket the events/ files point at (CloudFormation's <stack>-<logical id>-<random> naming).
 BUCKET_NAME = "sagemaker-xgboost-tuning-databucket-q8w3n5z2k7ya"
+# The template's STACK_TOKEN: the first group of the stack id's UUID.
+JOB_NAME_PREFIX = "51af3dc0"
 
 # Fake credentials and no profile or config file: no client can reach a real account.
 _FAKE_AWS_ENV = {**FAKE_AWS_ENV, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
@@ -110,6 +112,7 @@ def bucket(s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The data bucket, created in moto and set as BUCKET_NAME as the template sets it."""
     s3_client.create_bucket(Bucket=BUCKET_NAME)
     monkeypatch.setenv("BUCKET_NAME", BUCKET_NAME)
+    monkeypatch.setenv("STACK_TOKEN", JOB_NAME_PREFIX)
     return BUCKET_NAME
 
 

@@ -18,6 +18,7 @@ import own_data
 from dataset_writer import (
     DatasetSpec,
     DatasetWriteError,
+    check_shards,
     generate,
     generate_shard,
     parse_spec,
@@ -60,11 +61,15 @@ def _bucket() -> str:
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Event: ``{"input": <execution input>, "defaults": {...}, "search": {...}, "execution": {...}}``, or a
-    shard's ``{"shard": ..., "dataset": ...}`` from the Map.
+    shard's ``{"shard": ..., "dataset": ...}`` from the Map, or ``{"checkShards": ...}`` after it.
 
     Returns ``{"input": <the input, data set defaults filled in>, "config": {...}, "dataset": {...}}``: the
     state machine keeps it as its state.
     """
+    if isinstance(event, Mapping) and "checkShards" in event:
+        result = check_shards(_s3_client(), _bucket(), event.get("checkShards"))
+        logger.info("data set shards checked", extra={"check": result})
+        return result
     if isinstance(event, Mapping) and "shard" in event:
         result = generate_shard(_s3_client(), _bucket(), event.get("shard"), event.get("dataset"))
         logger.info("data set shard written", extra={"shard": result})

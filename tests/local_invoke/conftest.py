@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import BUCKET_NAME, REGION
+from tests.conftest import BUCKET_NAME, JOB_NAME_PREFIX, REGION
 from tests.local_invoke import harness
 
 
@@ -29,6 +29,7 @@ class LocalLambda:
             # What the stack's parameters and resources give the functions that declare these.
             "BUCKET_NAME": BUCKET_NAME,
             "EXTERNAL_DATA_BUCKETS": "",
+            "STACK_TOKEN": JOB_NAME_PREFIX,
         }
         return harness.invoke(template or self.template, function, event, env_vars, self.workdir)
 

@@ -88,7 +88,7 @@ def test_a_sharded_data_set_is_written_by_the_map_tuned_on_and_evaluated_with_th
     assert metrics.rmse < 4 * floor  # 3 trials on 300 rows: a model, not the mean (label sd ~ 5)
 
 
-def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_none_of_its_files(
+def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_no_shard_files(
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(parameters=SHARDED)
@@ -104,20 +104,23 @@ def test_a_failing_shard_fails_the_run_in_dataset_generation_failed_and_leaves_n
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered()[-1] == "Dataset Generation Failed"
-    assert result.error == "DatasetWriteError"
-    assert "part-00002.csv" in (result.cause or "")
-    written = [uri for uri in engine.list_s3(f"s3://{engine.bucket}/runs/") if "part-00002" in uri]
-    assert written == []  # the failing shard's train and validation parts were removed
+    assert result.states_entered()[-2:] == ["Check Dataset Shards", "Dataset Generation Failed"]
+    # Every shard ran to its end before the check: the four others wrote theirs, then the check removed them.
+    assert result.states_entered().count(SHARD_STATE) == SHARDS
+    assert result.error == "DatasetShardFailed"
+    cause = result.cause or ""
+    assert "1 of 5 data set shards failed (shard 2: DatasetWriteError" in cause
+    assert "part-00002.csv" in cause and "no partial data set is left" in cause
+    assert engine.list_s3(f"s3://{engine.bucket}/runs/") == []  # no shard's files are left
     assert engine.sagemaker_requests == []  # no tuning job on an incomplete data set
 
 
 def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_or_the_engine_closes(
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As on AWS, a failed Map ends the execution while other iterations' invocations run on; the engine waits
-    for them, so what they write is in S3 when the result is read and none of their S3 calls can outlive the
-    fake AWS environment (an earlier engine let one reach for the real S3 after it closed)."""
+    """A shard fails while others are still writing: the Map waits for every iteration (the failure is caught
+    inside it), so Check Dataset Shards removes their files only once they are written, and the engine's
+    handlers have all ended when the result is read (none of their S3 calls can outlive the fake AWS)."""
     engine = make_engine(parameters=SHARDED)
     function = engine.lambdas.function("GenerateDatasetFunction")
     real_write_split = dataset_writer.write_split
@@ -146,14 +149,13 @@ def test_shards_still_writing_when_the_map_fails_finish_before_the_run_returns_o
 
     result = engine.run(SMALL_INPUT)
 
-    assert result.status == "FAILED" and result.error == "DatasetWriteError"
+    assert result.status == "FAILED" and result.error == "DatasetShardFailed"
     assert engine.lambdas.handlers_running == 0
-    shard_invocations = function.invocations - 1  # the first is the plan
+    shard_invocations = function.invocations - 2  # the first is the plan, the last the check
+    assert shard_invocations == SHARDS
     assert len(finished) == shard_invocations - 1  # every shard invoked but the failing one ran to its end
-    assert len(finished) >= 1
-    for part in finished:
-        files = [uri for uri in engine.list_s3(f"s3://{engine.bucket}/runs/") if uri.endswith(part)]
-        assert len(files) == 4, part  # train, validation, test and labels
+    # The Map let every shard end before the check removed their files: none is left behind.
+    assert engine.list_s3(f"s3://{engine.bucket}/runs/") == []
 
 
 def test_no_handler_starts_once_the_engine_is_closing(make_engine: Callable[..., Engine]) -> None:

@@ -141,6 +141,16 @@ def test_every_task_retries_and_catches_everything_into_a_fail_state(
         assert "States.ALL" in catchers[-1]["ErrorEquals"], f"{name}: the last catcher must catch States.ALL"
         for catcher in catchers:
             target = states[catcher["Next"]]
+            if name == "Generate Dataset Shard":
+                # Records the failure and ends the iteration, so every shard ends before Check Dataset Shards
+                # (after the Map) removes their files and fails the run.
+                assert (catcher["Next"], target["Type"], target.get("End")) == (
+                    "Dataset Shard Failed",
+                    "Pass",
+                    True,
+                )
+                assert states["Generate Dataset Shards"]["Next"] == "Check Dataset Shards"
+                continue
             assert target["Type"] == "Fail", (
                 f"{name} catches {catcher['ErrorEquals']} into a {target['Type']}"
             )
@@ -229,7 +239,7 @@ def test_lambda_tasks_retry_the_transient_lambda_errors(state_machine_definition
         for name, task in _tasks(state_machine_definition).items()
         if task["Resource"].endswith(":lambda:invoke")
     }
-    assert len(invokes) == 5  # the four functions, and the dataset function again per shard
+    assert len(invokes) == 6  # the four functions, the dataset function again per shard and to check them
     for name, task in invokes.items():
         retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
         assert retried >= LAMBDA_TRANSIENT_ERRORS, f"{name} misses {LAMBDA_TRANSIENT_ERRORS - retried}"

@@ -355,9 +355,10 @@ def test_extract_model_path_may_describe_training_jobs_list_the_tuning_jobs_and_
         stack.arn("sagemaker", f"hyper-parameter-tuning-job/{tuning_job}"),
     )
     bucket_arn = stack.get_att("DataBucket", "Arn")
+    token = tuning_job.split("-", 1)[0]  # job names start with the stack's token (test_least_privilege.py)
     assert {r for s in statements for r in as_list(s["Resource"])} == {
-        stack.arn("sagemaker", "training-job/*"),
-        stack.arn("sagemaker", "hyper-parameter-tuning-job/*"),
+        stack.arn("sagemaker", f"training-job/{token}-*"),
+        stack.arn("sagemaker", f"hyper-parameter-tuning-job/{token}-*"),
         f"{bucket_arn}/runs/*/tuning/*",
     }
     # Each action on its own resource only.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from offline.template import Stack, load_template
-from tests.static.support import as_list
+from tests.static.support import as_list, glob_matches
 
 EMAIL = "ml-team+tuning@example.org"
 NOTIFICATION_RESOURCES = {
@@ -24,7 +24,12 @@ NOTIFICATION_RESOURCES = {
     "NotificationTopicPolicy": "AWS::SNS::TopicPolicy",
     "ExecutionStatusRule": "AWS::Events::Rule",
     "FailedExecutionsAlarm": "AWS::CloudWatch::Alarm",
+    "UndeliveredNotificationsQueue": "AWS::SQS::Queue",
+    "UndeliveredNotificationsQueuePolicy": "AWS::SQS::QueuePolicy",
+    "UndeliveredNotificationsAlarm": "AWS::CloudWatch::Alarm",
 }
+# CloudFormation's longest stack name: the fixed names built from it must stay within their limits.
+LONGEST_STACK_NAME = "s" + "x" * 127
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +108,33 @@ def test_topic_is_encrypted_with_its_own_rotated_key_that_only_the_publishers_ma
     assert topic["KmsMasterKeyId"] == on.ref("NotificationKey")
     assert key["EnableKeyRotation"] is True
     statements = {s["Sid"]: s for s in as_list(key["KeyPolicy"]["Statement"])}
-    assert set(statements) == {"AccountAdministersTheKey", "PublishersEncryptMessages"}
+    assert set(statements) == {
+        "AccountAdministersTheKey",
+        "RuleEncryptsMessagesForTheTopic",
+        "AlarmsEncryptMessagesForTheTopic",
+    }
     admin = statements["AccountAdministersTheKey"]
     assert admin["Principal"] == {"AWS": f"arn:{on.partition}:iam::{on.account_id}:root"}
-    publishers = statements["PublishersEncryptMessages"]
-    assert sorted(as_list(publishers["Principal"]["Service"])) == [
-        "cloudwatch.amazonaws.com",
-        "events.amazonaws.com",
-    ]
-    assert sorted(as_list(publishers["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": on.account_id}}
+    # Each publisher only for this topic (SNS's encryption context), from this stack's rule or alarms.
+    topic_context = {"kms:EncryptionContext:aws:sns:topicArn": on.ref("NotificationTopic")}
+    rule = statements["RuleEncryptsMessagesForTheTopic"]
+    assert rule["Principal"] == {"Service": "events.amazonaws.com"}
+    assert rule["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": on.account_id, **topic_context},
+        "ArnEquals": {"aws:SourceArn": on.get_att("ExecutionStatusRule", "Arn")},
+    }
+    alarms = statements["AlarmsEncryptMessagesForTheTopic"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    alarm_pattern = alarms["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert alarms["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": on.account_id, **topic_context},
+        "ArnLike": {"aws:SourceArn": on.arn("cloudwatch", f"alarm:{on.name}-*")},
+    }
+    for alarm in ("FailedExecutionsAlarm", "UndeliveredNotificationsAlarm"):
+        assert glob_matches(alarm_pattern, on.get_att(alarm, "Arn")), alarm
+    assert not glob_matches(alarm_pattern, on.arn("cloudwatch", "alarm:another-stack-failed-executions"))
+    for statement in (rule, alarms):
+        assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     for statement in statements.values():
         assert statement["Effect"] == "Allow"
         assert "*" not in json.dumps(statement["Principal"])
@@ -208,3 +230,50 @@ def test_parliament_finds_nothing_in_the_topic_policy(on: Stack) -> None:
     document = props(on, "NotificationTopicPolicy")["PolicyDocument"]
     findings = parliament.analyze_policy_string(json.dumps(document)).findings
     assert [(f.issue, f.detail) for f in findings] == []
+
+
+def test_undelivered_status_events_are_retried_then_kept_in_an_encrypted_queue(on: Stack) -> None:
+    (target,) = props(on, "ExecutionStatusRule")["Targets"]
+    queue_arn = on.get_att("UndeliveredNotificationsQueue", "Arn")
+    assert target["DeadLetterConfig"] == {"Arn": queue_arn}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    queue = props(on, "UndeliveredNotificationsQueue")
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600  # SQS's longest
+    policy = props(on, "UndeliveredNotificationsQueuePolicy")
+    assert policy["Queues"] == [on.ref("UndeliveredNotificationsQueue")]
+    (statement,) = as_list(policy["PolicyDocument"]["Statement"])
+    assert statement == {
+        "Sid": "ExecutionStatusRuleSendsUndelivered",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": on.get_att("ExecutionStatusRule", "Arn")}},
+    }
+
+
+def test_an_alarm_tells_the_address_when_the_rule_fails_to_publish(on: Stack) -> None:
+    alarm = props(on, "UndeliveredNotificationsAlarm")
+    assert alarm["Namespace"] == "AWS/Events"
+    assert alarm["MetricName"] == "FailedInvocations"
+    assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": on.ref("ExecutionStatusRule")}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [on.ref("NotificationTopic")]
+
+
+def test_fixed_notification_names_fit_their_limits_for_the_longest_stack_name(
+    template_data: dict[str, Any],
+) -> None:
+    stack = Stack(template_data, overrides={"NotificationEmail": EMAIL}, name=LONGEST_STACK_NAME)
+    rule = stack.physical_name("ExecutionStatusRule")
+    assert re.fullmatch(r"[0-9a-f]{8}-execution-status", rule)
+    assert len(rule) <= 64
+    assert len(stack.physical_name("NotificationTopic")) <= 256
+    for alarm in ("FailedExecutionsAlarm", "UndeliveredNotificationsAlarm"):
+        assert len(stack.physical_name(alarm)) <= 255

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from tests.conftest import BUCKET_NAME
 
 # The run of the generate_dataset.json event, whose tuning job the extract_model_path.json event describes.
-RUN_PREFIX = "runs/3f6c1b2e-9a4d-4c7e-d843421974ee/"
+RUN_PREFIX = "runs/51af3dc0-3f6c1b2e-9-d843421974ee/"
 EXPECTED_HYPERPARAMETERS = {
     "alpha",
     "colsample_bytree",

@@ -109,6 +109,7 @@ def _template_substitutions(template: dict[str, Any], role_arn: str) -> dict[str
     )
     values["SageMakerExecutionRoleArn"] = role_arn
     values["Partition"] = "aws"
+    values["StackName"] = "sagemaker-xgboost-tuning"
     return values
 
 

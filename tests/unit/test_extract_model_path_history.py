@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 from tests.conftest import BUCKET_NAME
 from tests.unit.test_extract_model_path import create_training_job
 
-RUN_PREFIX = "runs/3f6c1b2e-9a4d-4c7e-d843421974ee/"
+RUN_PREFIX = "runs/51af3dc0-3f6c1b2e-9-d843421974ee/"
 HISTORY_KEY = f"{RUN_PREFIX}tuning/training-jobs.json"
 T0 = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
 

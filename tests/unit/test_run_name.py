@@ -11,7 +11,14 @@ from typing import Any
 import naming
 import pytest
 
+from tests.conftest import JOB_NAME_PREFIX
 from tests.unit import dataset_support as support
+
+
+@pytest.fixture(autouse=True)
+def stack_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token the template sets on the function."""
+    monkeypatch.setenv("STACK_TOKEN", JOB_NAME_PREFIX)
 
 
 def _execution_names() -> Iterator[str]:
@@ -56,6 +63,8 @@ def test_run_name_is_a_valid_tuning_job_name_for_any_execution_name(
         # ARNs carry names in lower case: a lower-case name is the one read back from an ARN.
         assert run == run.lower()
         assert naming.run_name(execution) == run
+        # The state machine's grants name <token>-*: every job and model name must match it.
+        assert run.startswith(f"{JOB_NAME_PREFIX}-"), (name, run)
 
 
 def test_run_name_keeps_a_readable_part_of_the_execution_name(dataset_app: ModuleType) -> None:
@@ -64,8 +73,24 @@ def test_run_name_keeps_a_readable_part_of_the_execution_name(dataset_app: Modul
     )
     punctuation = naming.Execution(arn=f"{support.STATE_MACHINE}:___", name="___", start_time=support.START)
 
-    assert naming.run_name(execution).startswith("nightly-retrain-")
-    assert naming.run_name(punctuation).startswith("run-")
+    assert naming.run_name(execution).startswith(f"{JOB_NAME_PREFIX}-nightly-re-")
+    assert naming.run_name(punctuation).startswith(f"{JOB_NAME_PREFIX}-run-")
+
+
+@pytest.mark.parametrize("token", [None, "", "51AF3DC0", "51af3dc", "51af3dc0-", "../x"])
+def test_a_missing_or_malformed_stack_token_is_a_deploy_error(
+    dataset_app: ModuleType, monkeypatch: pytest.MonkeyPatch, token: str | None
+) -> None:
+    if token is None:
+        monkeypatch.delenv("STACK_TOKEN")
+    else:
+        monkeypatch.setenv("STACK_TOKEN", token)
+    execution = naming.Execution(arn=f"{support.STATE_MACHINE}:x", name="x", start_time=support.START)
+
+    with pytest.raises(
+        naming.ConfigurationError, match=r"STACK_TOKEN .*deploy the function with the template"
+    ):
+        naming.run_name(execution)
 
 
 def test_run_names_of_different_executions_differ(dataset_app: ModuleType) -> None:
