@@ -319,7 +319,7 @@ def test_table_has_a_row_per_figure_and_a_target_where_there_is_one(
     table = run.format_table(rows)
 
     measures = [row[0] for row in rows]
-    assert measures[:2] == [
+    assert measures[:3] == [
         "quality: sample's tuning, RMSE / noise floor",
         "quality: ours, RMSE / noise floor",
         "quality: ours, training jobs used",
