@@ -26,6 +26,7 @@ from typing import Any
 from bench.common import load_average, machine, summary
 
 TARGET_RATIO = 1.10
+TARGET_JOBS = 10  # training jobs (completed and stopped) one tuning job may use
 DEFAULT_SEEDS = (42, 1, 2, 3, 4)
 QUICK_SEEDS = (42, 1)
 DATA = {"trainRows": 10_000, "validationRows": 2_000, "testRows": 2_000, "noise": 1.0}

@@ -10,9 +10,10 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
-from bench import cold_start, datagen, offline_run, quality, run
+from bench import cold_start, datagen, offline_run, quality, real_data, run
 from bench.common import summary
 
 TINY_DATA = {"trainRows": 200, "validationRows": 40, "testRows": 40, "noise": 1.0}
@@ -42,6 +43,21 @@ def quality_result() -> dict[str, Any]:
     # One variant of the investigation (run when ours misses the target, as it does on tiny data).
     eta = {k: v for k, v in quality.INVESTIGATIONS.items() if k.startswith("eta")}
     return quality.measure((7,), parameters=TWO_JOBS, data=TINY_DATA, investigations=eta, log=_quiet)
+
+
+def _tiny_real_data() -> tuple[np.ndarray, np.ndarray]:
+    # 100 rows, a linear label, one missing value: written as an empty CSV field.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(100, 3))
+    y = 3 * x[:, 0] + rng.normal(size=100)
+    x[4, 1] = np.nan
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def real_data_result() -> dict[str, Any]:
+    tiny = real_data.DataSet("tiny", "this test", "linear", _tiny_real_data)
+    return real_data.measure((0,), data_sets=(tiny,), parameters=TWO_JOBS, log=_quiet)
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +192,28 @@ def test_quality_investigates_variants_when_ours_misses_the_target(quality_resul
         assert eta_range["MinValue"] == "0.05"
 
 
+def test_real_data_compares_the_run_with_the_baseline_on_the_same_split(
+    real_data_result: dict[str, Any],
+) -> None:
+    entry = real_data_result["data_sets"]["tiny"]
+    assert (entry["rows"], entry["features"], entry["missing_values"]) == (100, 3, 1)
+    (only,) = entry["runs"]
+    assert only["ratio"] == pytest.approx(only["ours_rmse"] / only["baseline_rmse"], abs=1e-3)
+    assert only["training_jobs"] == 2
+    assert 1 <= only["baseline_rounds"] <= real_data.BASELINE["num_round"]
+    assert real_data_result["geometric_mean"] == entry["geometric_mean"] == only["ratio"]
+    assert real_data_result["meets_target"] == (only["ratio"] <= real_data.TARGET_MEAN)
+    _assert_machine(real_data_result)
+
+
+def test_real_data_splits_are_disjoint_and_cover_every_row() -> None:
+    x, y = np.arange(50.0).reshape(25, 2), np.arange(25.0)
+    parts = real_data.split(x, y, 3)
+    labels = np.concatenate([parts[name][1] for name in ("train", "validation", "test")])
+    assert sorted(labels) == list(y)
+    assert [len(parts[name][1]) for name in ("train", "validation", "test")] == [15, 5, 5]
+
+
 def test_offline_run_times_the_cli_and_the_engine(offline_run_result: dict[str, Any]) -> None:
     assert offline_run_result["repetitions"] == 1
     assert offline_run_result["command"] == "python -m offline --quiet " + " ".join(TINY_CLI)
@@ -264,12 +302,14 @@ def test_cold_start_compares_each_handler_with_import_boto3(cold_start_result: d
 
 def test_table_has_a_row_per_figure_and_a_target_where_there_is_one(
     quality_result: dict[str, Any],
+    real_data_result: dict[str, Any],
     offline_run_result: dict[str, Any],
     datagen_result: dict[str, Any],
     cold_start_result: dict[str, Any],
 ) -> None:
     results = {
         "quality": quality_result,
+        "real_data": real_data_result,
         "offline_run": offline_run_result,
         "datagen": datagen_result,
         "cold_start": cold_start_result,
@@ -279,10 +319,12 @@ def test_table_has_a_row_per_figure_and_a_target_where_there_is_one(
     table = run.format_table(rows)
 
     measures = [row[0] for row in rows]
-    assert measures[:2] == [
+    assert measures[:3] == [
         "quality: sample's tuning, RMSE / noise floor",
         "quality: ours, RMSE / noise floor",
+        "quality: ours, training jobs used",
     ]
+    assert "real data tiny (100 rows): ours / baseline RMSE" in measures
     assert "offline run, python -m offline --quiet" in measures
     assert sum(m.startswith("datagen 300 rows") for m in measures) == 3
     assert "datagen 400 rows (DatasetShardRows): resident set" in measures
