@@ -6,16 +6,23 @@ modules are imported), so no test sees another's jobs, faults or objects.
 
 from __future__ import annotations
 
+import io
+import random
 import shutil
+import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import xgboost as xgb
+from moto import mock_aws
 
 from offline import xgboost_algorithm
 from offline.engine import Engine
 from offline.template import DEFINITION_FILE, ROOT
+from tests.conftest import _FAKE_AWS_ENV
+from tests.offline.emulator_support import Workspace, model_request, tuning_request
 
 FUNCTIONS_DIR = ROOT / "functions"
 
@@ -108,3 +115,60 @@ def every_job_stopped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     monkeypatch.setattr(xgboost_algorithm, "train", stopped)
     yield trained
+
+
+# The SageMaker emulator's tests: one moto mock per module, a workspace (bucket and emulator) per test.
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in _FAKE_AWS_ENV.items():
+            patch.setenv(key, value)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture(scope="module")
+def friedman1() -> Callable[..., Any]:
+    """Rows ``[label, *features]`` as the generate_dataset handler makes them (the offline run's data)."""
+    import friedman
+
+    def rows(count: int, rng: random.Random, noise: float) -> list[list[float]]:
+        made: list[list[float]] = []
+        for start in range(0, count, friedman.BATCH_ROWS):
+            labels, lines, _ = friedman.friedman1_batch(min(friedman.BATCH_ROWS, count - start), rng, noise)
+            features = [[float(v) for v in line.split(b",")] for line in lines.splitlines()]
+            made += ([y, *x] for y, x in zip(labels, features, strict=True))
+        return made
+
+    return rows
+
+
+@pytest.fixture
+def workspace(aws: None, friedman1: Callable[..., Any]) -> Workspace:
+    return Workspace(friedman1)
+
+
+@pytest.fixture(scope="module")
+def tuned(aws: None, friedman1: Callable[..., Any]) -> tuple[Workspace, dict[str, Any]]:
+    """One finished tuning job of the definition's configuration (4 jobs, 2 at a time), shared read-only."""
+    space = Workspace(friedman1)
+    return space, space.tune(tuning_request(space.dataset))
+
+
+@pytest.fixture(scope="module")
+def best_model(tuned: tuple[Workspace, dict[str, Any]]) -> tuple[Workspace, str, xgb.Booster]:
+    """The best training job's model, created as the definition creates it, and the booster it holds."""
+    space, description = tuned
+    name = description["BestTrainingJob"]["TrainingJobName"]
+    artifact = space.sagemaker.describe_training_job(TrainingJobName=name)["ModelArtifacts"][
+        "S3ModelArtifacts"
+    ]
+    space.sagemaker.create_model(**model_request(name, artifact))
+    with tarfile.open(fileobj=io.BytesIO(space.get(artifact)), mode="r:gz") as tar:
+        member = tar.extractfile("xgboost-model")
+        assert member is not None
+        booster = xgb.Booster()
+        booster.load_model(bytearray(member.read()))
+    return space, name, booster

@@ -17,11 +17,9 @@ import pytest
 
 from offline import xgboost_algorithm
 from offline.emulator import training
-from tests.offline.test_sagemaker_emulator import (
+from tests.offline.emulator_support import (
     Workspace,
-    _csv,
-    aws,  # noqa: F401  (fixture)
-    friedman1,  # noqa: F401  (fixture)
+    csv_bytes,
     model_request,
     transform_request,
     tuning_request,
@@ -29,7 +27,7 @@ from tests.offline.test_sagemaker_emulator import (
 
 
 @pytest.fixture
-def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:  # noqa: F811
+def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:
     return Workspace(friedman1)
 
 
@@ -53,7 +51,7 @@ def shard_files(space: Workspace, split: str, rows: list[list[float]], files: in
     counts = []
     for index in range(files):
         part = rows[index::files]
-        space.put(f"data/{split}/part-{index:05d}.csv", _csv(part))
+        space.put(f"data/{split}/part-{index:05d}.csv", csv_bytes(part))
         counts.append(len(part))
     return counts
 
@@ -140,7 +138,7 @@ def test_batch_transform_writes_one_output_per_input_file_in_its_order(space: Wo
     space.s3.delete_object(Bucket=space.bucket, Key="data/test/test.csv")
     parts = [space.test[:25], space.test[25:26], space.test[26:]]
     for index, rows in enumerate(parts):
-        space.put(f"data/test/part-{index:05d}.csv", _csv([row[1:] for row in rows]))
+        space.put(f"data/test/part-{index:05d}.csv", csv_bytes([row[1:] for row in rows]))
     space.put("data/test/part-00003.csv", b"")  # an empty file gives an empty output, as on SageMaker
 
     request = transform_request(space.dataset, name, "parts-" + uuid.uuid4().hex[:6])
@@ -156,7 +154,7 @@ def test_batch_transform_writes_one_output_per_input_file_in_its_order(space: Wo
     # Files are predicted independently: the same predictions as one file holding them all.
     whole = [float(v) for i in range(3) for v in outputs[i]]
     one_file = transform_request(space.dataset, name, "whole-" + uuid.uuid4().hex[:6])
-    space.put("whole/test.csv", _csv([row[1:] for row in space.test]))
+    space.put("whole/test.csv", csv_bytes([row[1:] for row in space.test]))
     one_file["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{space.bucket}/whole/"
     one_file["TransformOutput"]["S3OutputPath"] = f"s3://{space.bucket}/whole-out/"
     space.sagemaker.create_transform_job(**one_file)

@@ -18,12 +18,10 @@ from botocore.exceptions import ClientError
 
 from offline import xgboost_algorithm
 from tests.offline.conftest import STOP_AFTER_ROUND
-from tests.offline.test_sagemaker_emulator import (
+from tests.offline.emulator_support import (
     Workspace,
-    aws,  # noqa: F401  (fixture)
     config,
     error_of,
-    friedman1,  # noqa: F401  (fixture)
     model_request,
     transform_request,
     tuning_request,
@@ -31,7 +29,7 @@ from tests.offline.test_sagemaker_emulator import (
 
 
 @pytest.fixture
-def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:  # noqa: F811
+def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:
     return Workspace(friedman1)
 
 
