@@ -18,7 +18,6 @@ import own_data
 from dataset_writer import (
     DatasetSpec,
     DatasetWriteError,
-    check_shards,
     generate,
     generate_shard,
     parse_spec,
@@ -36,6 +35,7 @@ from run_config import (
     training_volume_gb,
     with_training_volume,
 )
+from shard_check import check_shards
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
