@@ -10,8 +10,8 @@
   the run to its Fail state and nothing downstream starts.
 - Training jobs failing among several: the tuning job still completes with the others.
 
-``tests/offline/test_workflow.py`` covers two faults then success with fixed intervals, and every training
-job failing; these tests cover the rest.
+``tests/offline/test_workflow_failures.py`` covers two faults then success with fixed intervals, and every
+training job failing; these tests cover the rest.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 from offline.engine import Engine
 from offline.request_validation import request_errors
 from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
-from tests.offline.test_workflow import path_to
+from tests.offline.workflow_support import path_to
 
 GROUP = "sagemaker-xgboost-tuning-models"  # samconfig.toml's stack name + "-models"
 

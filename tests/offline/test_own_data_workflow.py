@@ -18,7 +18,7 @@ from offline.template import Stack
 from tests.offline.conftest import FEW_JOBS
 
 # Own data has no noise floor: with no threshold the gate is off and the run goes on to Succeeded.
-from tests.offline.test_workflow import HAPPY_PATH
+from tests.offline.workflow_support import HAPPY_PATH
 from tests.static.support import allowing_statements, as_list, role_statements
 
 EXTERNAL = "example-ml-datasets"

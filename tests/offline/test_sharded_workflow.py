@@ -22,7 +22,7 @@ import pytest
 from functions import loader
 from offline.engine import Engine, OfflineRunError
 from tests.offline.conftest import FEW_JOBS, SMALL_INPUT
-from tests.offline.test_workflow import HAPPY_PATH
+from tests.offline.workflow_support import HAPPY_PATH
 
 SHARDED = {**FEW_JOBS, "DatasetShardRows": 100}  # SMALL_INPUT: 300 + 100 + 100 rows -> 5 shards
 SHARDS = 5

@@ -1,5 +1,5 @@
 """Stopped training jobs leave what the container leaves, and SageMaker's request checks fail at the call
-(the workflow's side of stopped jobs is in ``test_workflow.py``).
+(the workflow's side of stopped jobs is in ``test_workflow_gate_and_cost_controls.py``).
 
 Jobs are stopped by the ``every_job_stopped`` fixture, as MaxRuntimeInSeconds stops them, so no test
 depends on how long training takes.
