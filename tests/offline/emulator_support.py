@@ -18,12 +18,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from offline.sagemaker_emulator import LocalSageMaker
+from offline.template import DEFAULT_STACK_NAME
 from tests.conftest import ACCOUNT_ID, REGION, STATE_MACHINE_FILE
 
 IMAGE = f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:3.0-5"
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-xgboost-tuning-SageMakerExecutionRole-1A2B3C4D5E6F"
 SUBSTITUTIONS = {
     "Partition": "aws",
+    "StackName": DEFAULT_STACK_NAME,
     "XGBoostImageUri": IMAGE,
     "SageMakerExecutionRoleArn": ROLE,
     "TrainingInstanceType": "ml.m5.xlarge",
@@ -150,6 +152,7 @@ class Workspace:
         self.put("data/test-with-labels/test.csv", csv_bytes(self.test))
         base = f"s3://{self.bucket}"
         self.dataset = {
+            "runName": "run-" + uuid.uuid4().hex[:8],
             "tuningJobName": "tuning-" + uuid.uuid4().hex[:8],
             "transformJobName": "transform-" + uuid.uuid4().hex[:8],
             "trainUri": f"{base}/data/train/",
