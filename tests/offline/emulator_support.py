@@ -119,7 +119,11 @@ def transform_request(dataset: dict[str, str], model_name: str, name: str) -> di
 
 def model_request(name: str, model_data_url: str) -> dict[str, Any]:
     parameters = definition()["States"]["HyperparameterTuning - Save Model"]["Parameters"]
-    return resolve(parameters, {"tuning": {"bestTrainingJobName": name, "modelDataUrl": model_data_url}})
+    state = {
+        "tuning": {"bestTrainingJobName": name, "modelDataUrl": model_data_url},
+        "dataset": {"runName": name},
+    }
+    return resolve(parameters, state)
 
 
 def config(request: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from types import ModuleType
@@ -34,7 +35,8 @@ def test_event_file_writes_a_default_data_set_under_the_runs_prefix(
     name = dataset["runName"]
     # The tuning job in events/functions/ExtractModelPathFunction/extract_model_path.json is this execution's.
     assert name == load_event("extract_model_path")["tuning"]["HyperParameterTuningJobName"]
-    assert name.startswith(event["execution"]["name"][:18])
+    # <stack token>-<the execution name's first 10 characters>-<hash>
+    assert name.startswith(f"{os.environ['STACK_TOKEN']}-{event['execution']['name'][:10]}-")
     base = f"s3://{bucket}/runs/{name}/"
     assert dataset["bucket"] == bucket
     assert dataset["prefix"] == f"runs/{name}/"
