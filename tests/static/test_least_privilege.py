@@ -132,6 +132,16 @@ def test_sagemaker_grants_of_the_state_machine_name_only_the_stack_jobs(console_
         if as_list(statement["Action"]) == ["sagemaker:ListTags"]:
             assert statement["Resource"] == "*"  # ListTags takes no narrower resource
             continue
+        if as_list(statement["Action"]) == ["sagemaker:CreateModelPackage"]:
+            # The registry: the stack's own model package group (named from the stack) and its versions.
+            group = f"{stack.name}-models"
+            assert sorted(as_list(statement["Resource"])) == sorted(
+                [
+                    stack.arn("sagemaker", f"model-package-group/{group}"),
+                    stack.arn("sagemaker", f"model-package/{group}/*"),
+                ]
+            )
+            continue
         for resource in as_list(statement["Resource"]):
             prefix = stack.arn("sagemaker", "")
             assert resource.startswith(prefix), resource
