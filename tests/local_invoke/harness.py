@@ -171,7 +171,9 @@ def fake_aws(host: str, log: Path) -> Iterator[FakeAws]:
         port = probe.getsockname()[1]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)], stdout=output, stderr=output
+            [sys.executable, "-m", "tests.local_invoke.fake_aws_server", "-H", host, "-p", str(port)],
+            stdout=output,
+            stderr=output,
         )
     server = FakeAws(f"http://{host}:{port}", process)
     try:

@@ -57,7 +57,7 @@ def generate_dataset(local: LocalLambda, event: Path) -> None:
         "seed": 42,
     }
     # The tuning job of extract_model_path.json is this execution's.
-    assert dataset["runName"] == load_event("extract_model_path")["HyperParameterTuningJobName"]
+    assert dataset["runName"] == load_event("extract_model_path")["tuning"]["HyperParameterTuningJobName"]
     assert dataset["prefix"] == f"runs/{dataset['runName']}/" and dataset["bucket"] == BUCKET_NAME
     assert dataset["rows"] == {"train": 10_000, "validation": 2_000, "test": 2_000}
     assert len(_rows(local, dataset["trainUri"])) == 10_000
@@ -98,9 +98,12 @@ def _create_best_training_job(local: LocalLambda, description: dict[str, Any]) -
 
 
 def extract_model_path(local: LocalLambda, event: Path) -> None:
-    description = json.loads(event.read_text(encoding="utf-8"))
+    sent = json.loads(event.read_text(encoding="utf-8"))
+    description = sent["tuning"]
+    local.client("s3").create_bucket(Bucket=BUCKET_NAME)
     name = _create_best_training_job(local, description)
     output_path = description["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
+    history_uri = f"s3://{BUCKET_NAME}/{sent['runPrefix']}tuning/training-jobs.json"
 
     result = local.invoke("ExtractModelPathFunction", event).result()
 
@@ -115,12 +118,15 @@ def extract_model_path(local: LocalLambda, event: Path) -> None:
         ],
         "hyperparameters": description["BestTrainingJob"]["TunedHyperParameters"],
         "modelDataUrl": f"{output_path}{name}/output/model.tar.gz",
-        "trainingJobsUri": None,
+        "trainingJobsUri": history_uri,
     }
+    history = json.loads(b"\n".join(_rows(local, history_uri)))
+    assert [job["name"] for job in history["trainingJobs"]] == [name]
 
 
 def extract_model_path_no_best_job(local: LocalLambda, event: Path) -> None:
-    description = json.loads(event.read_text(encoding="utf-8"))
+    description = json.loads(event.read_text(encoding="utf-8"))["tuning"]
+    local.client("s3").create_bucket(Bucket=BUCKET_NAME)
 
     invocation = local.invoke("ExtractModelPathFunction", event)
 
@@ -131,7 +137,7 @@ def extract_model_path_no_best_job(local: LocalLambda, event: Path) -> None:
 
 def extract_model_name(local: LocalLambda, event: Path) -> None:
     sent = json.loads(event.read_text(encoding="utf-8"))
-    best = load_event("extract_model_path")["BestTrainingJob"]["TrainingJobName"]
+    best = load_event("extract_model_path")["tuning"]["BestTrainingJob"]["TrainingJobName"]
 
     result = local.invoke("ExtractModelNameFunction", event).result()
 
