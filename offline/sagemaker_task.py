@@ -81,6 +81,18 @@ class SageMakerRequest:
     parameters: dict[str, Any]
 
 
+def request_of(env: Any, resource: str, operation: str, parameters: dict[str, Any]) -> SageMakerRequest:
+    """The request a task state sends, with the execution and state it comes from."""
+    context = env.states.context_object.context_object_data
+    return SageMakerRequest(
+        execution_arn=context["Execution"]["Id"],
+        state=context["State"]["Name"],
+        resource=resource,
+        operation=operation,
+        parameters=copy.deepcopy(parameters),
+    )
+
+
 def sagemaker_task_class(emulator: Callable[[], Any], record: Callable[[SageMakerRequest], None]) -> type:
     """The task state class for ``arn:aws:states:::sagemaker:*``, built on moto's parser classes.
 
@@ -162,16 +174,7 @@ def sagemaker_task_class(emulator: Callable[[], Any], record: Callable[[SageMake
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
         ) -> None:
-            context = env.states.context_object.context_object_data
-            record(
-                SageMakerRequest(
-                    execution_arn=context["Execution"]["Id"],
-                    state=context["State"]["Name"],
-                    resource=self.resource.resource_arn,
-                    operation=self._operation_name(),
-                    parameters=copy.deepcopy(normalised_parameters),
-                )
-            )
+            record(request_of(env, self.resource.resource_arn, self._operation_name(), normalised_parameters))
             response = emulator().call(self._operation_name(), copy.deepcopy(normalised_parameters))
             env.stack.append(json_safe(response or {}))
 
@@ -272,16 +275,8 @@ def sdk_task_class(record: Callable[[SageMakerRequest], None]) -> type:
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
         ) -> None:
             if self.resource.api_name == "sagemaker":
-                context = env.states.context_object.context_object_data
-                record(
-                    SageMakerRequest(
-                        execution_arn=context["Execution"]["Id"],
-                        state=context["State"]["Name"],
-                        resource=self.resource.resource_arn,
-                        operation=self._operation_name(),
-                        parameters=copy.deepcopy(normalised_parameters),
-                    )
-                )
+                operation = self._operation_name()
+                record(request_of(env, self.resource.resource_arn, operation, normalised_parameters))
                 errors = request_errors(self._operation_name(), normalised_parameters)
                 if errors:
                     raise validation_exception(self._operation_name(), validation_message(errors))
