@@ -188,6 +188,18 @@ def test_every_sagemaker_resource_is_created_with_the_stack_and_run_tags(console
         assert console_run.sagemaker_requests[state][1]["Tags"] == tags, state
 
 
+def test_the_registry_group_carries_the_stack_tag_and_each_package_names_its_run(console_run: Run) -> None:
+    # CreateModelPackage refuses Tags together with ModelPackageGroupName (a version takes its group's tags,
+    # botocore's documentation of CreateModelPackage.Tags): the group is tagged by CloudFormation, the run is
+    # named in the package's metadata.
+    stack = console_run.stack
+    group = stack.resources["ModelPackageGroup"]["Properties"]
+    assert [stack.resolve(tag) for tag in group["Tags"]] == [{"Key": "xgboost-tuning:stack", "Value": stack.name}]
+    request = console_run.calls["Register Model"][1]
+    assert "Tags" not in request
+    assert request["CustomerMetadataProperties"]["runName"] == console_run.output["dataset"]["runName"]
+
+
 def test_add_tags_is_allowed_only_at_creation_with_the_run_tags(console_run: Run) -> None:
     stack = console_run.stack
     statements = role_statements(stack, "StateMachineRole")
