@@ -236,7 +236,7 @@ def test_best_training_job_without_model_artifacts_key_raises_model_artifact_not
             calls.append(kwargs)
             return response
 
-    monkeypatch.setattr(app, "sagemaker", FakeSageMaker())
+    monkeypatch.setattr(app, "_sagemaker_client", FakeSageMaker)
 
     with pytest.raises(
         best_job.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]

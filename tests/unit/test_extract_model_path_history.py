@@ -131,7 +131,7 @@ def test_history_of_every_page_is_written_in_creation_order_with_failures_and_th
 
 def _handle_with_describe_from_moto(app: ModuleType, evt: dict[str, Any], moto_client: Any) -> dict[str, Any]:
     """Runs the handler with the stubbed client for the list and moto's client for DescribeTrainingJob."""
-    stubbed = app.sagemaker
+    stubbed = app._sagemaker_client()
 
     class Client:
         def get_paginator(self, name: str) -> Any:
@@ -140,11 +140,12 @@ def _handle_with_describe_from_moto(app: ModuleType, evt: dict[str, Any], moto_c
         def describe_training_job(self, **kwargs: Any) -> Any:
             return moto_client.describe_training_job(**kwargs)
 
-    app.sagemaker = Client()
+    getter = app._sagemaker_client
+    app._sagemaker_client = Client
     try:
         return app.lambda_handler(evt, None)
     finally:
-        app.sagemaker = stubbed
+        app._sagemaker_client = getter
 
 
 def test_history_is_written_before_no_best_training_job_is_raised(
