@@ -17,9 +17,7 @@ def tracked_files() -> list[str]:
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
         pytest.fail("this test reads the tracked files with git ls-files: run it in a git checkout")
-    listed = subprocess.run(  # noqa: S603 -- git, found on PATH, with fixed arguments
-        [git, "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-    )
+    listed = subprocess.run([git, "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
     return [name for name in listed.stdout.decode().split("\0") if name]
 
 
@@ -49,5 +47,5 @@ def test_every_path_of_the_layout_is_tracked() -> None:
     paths = layout_paths()
 
     assert len(paths) >= 10
-    stale = [path for path in paths if not any(f == path or f.startswith(path.rstrip("/") + "/") for f in files)]
+    stale = [p for p in paths if not any(f == p or f.startswith(p.rstrip("/") + "/") for f in files)]
     assert not stale, f"README.md's {SECTION!r} names {stale}, which git does not track"
