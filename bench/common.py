@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from offline.engine import FAKE_AWS_ENV as ENGINE_FAKE_AWS_ENV
+from offline.stack_resources import FAKE_AWS_ENV as ENGINE_FAKE_AWS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"

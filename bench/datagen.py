@@ -195,16 +195,16 @@ def speed(sizes: Sequence[int], repetitions: dict[int, int]) -> dict[int, dict[s
         for size in sizes:
             moto_seconds, s3_seconds, sink_seconds = [], [], []
             for i in range(repetitions[size]):
-                app.s3 = moto_client
+                app._s3_client = lambda: moto_client
                 timer.seconds = 0.0
                 moto_seconds.append(_timed_call(app, size, f"moto-{size}-{i}"))
                 s3_seconds.append(timer.seconds)
-                app.s3 = sink
+                app._s3_client = lambda: sink
                 sink_seconds.append(_timed_call(app, size, f"sink-{size}-{i}"))
                 if not any("/train/" in key and length > 0 for key, length in sink.objects.items()):
                     raise RuntimeError("the sink received no training data")
                 sink.objects.clear()
-            app.s3 = moto_client
+            app._s3_client = lambda: moto_client
             _delete_all(moto_client)
             rows = rows_written(size)
             results[size] = {

@@ -47,7 +47,9 @@ Only one engine can be active in a process at a time: the patches are process-wi
 
 The parts live in their own modules: ``offline.definition`` (the definition checks),
 ``offline.sagemaker_task`` (the SageMaker task state and the handlers' SageMaker clients),
-``offline.lambda_runtime`` (the functions and their handlers), ``offline.moto_patches`` (the patches above).
+``offline.lambda_runtime`` (the functions and their handlers), ``offline.moto_patches`` (the patches above),
+``offline.stack_resources`` (the template's resources in moto), ``offline.drain`` (the wait for what a run
+leaves running).
 """
 
 from __future__ import annotations
@@ -64,13 +66,14 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from offline import moto_patches
+from offline import moto_patches, stack_resources
 from offline.definition import (
     SAGEMAKER_ACTIONS,
     SAGEMAKER_SYNC_ACTIONS,
     validate_definition,
 )
 from offline.definition import walk_states as _walk_states
+from offline.drain import POLL_SECONDS, still_running, wait_until_idle
 from offline.errors import DefinitionError, OfflineRunError
 from offline.lambda_runtime import (
     LambdaContext,
@@ -88,12 +91,12 @@ from offline.sagemaker_task import (
     sagemaker_task_class,
     sdk_task_class,
 )
+from offline.stack_resources import FAKE_AWS_ENV
 from offline.template import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
     DEFINITION_FILE,
-    STATE_MACHINE_LOGICAL_ID,
     TEMPLATE_FILE,
     Stack,
     SubstitutionError,
@@ -107,7 +110,6 @@ __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_STACK_NAME",
     "DEFINITION_FILE",
-    "FAKE_AWS_ENV",
     "SAGEMAKER_ACTIONS",
     "SAGEMAKER_SYNC_ACTIONS",
     "TEMPLATE_FILE",
@@ -129,24 +131,11 @@ __all__ = [
 
 # 1 s of a retry interval in the definition becomes 10 ms offline.
 DEFAULT_RETRY_SLEEP_SCALE = 0.01
-POLL_SECONDS = 0.05
 # Seconds beyond the longest function timeout that the engine waits for handlers still running.
 HANDLER_DRAIN_MARGIN = 10.0
 _EXECUTION_END_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 
 logger = logging.getLogger(__name__)
-
-FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    # No profile or config file of the machine may point a client at a real account.
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
-
 
 _ACTIVE_LOCK = threading.Lock()
 _active_engine: Engine | None = None
@@ -208,7 +197,7 @@ class Engine:
         self.sagemaker: Any = None
         self._exit = contextlib.ExitStack()
         self.lambdas = LambdaRuntime(self.stack, self._exit)
-        self.bucket = self.stack.ref(self._bucket_logical_id())
+        self.bucket = self.stack.ref(stack_resources.bucket_logical_id(self.stack))
         self.state_machine_arn = ""
         self._on_event: Callable[[dict[str, Any]], None] | None = None
         self._execution_ended = threading.Event()
@@ -220,12 +209,6 @@ class Engine:
         return self.lambdas.functions
 
     # -- set-up ------------------------------------------------------------------------------------------
-
-    def _bucket_logical_id(self) -> str:
-        buckets = [k for k, r in self.stack.resources.items() if r.get("Type") == "AWS::S3::Bucket"]
-        if len(buckets) != 1:
-            raise OfflineRunError(f"expected one AWS::S3::Bucket in the template, found {buckets}")
-        return buckets[0]
 
     def __enter__(self) -> Engine:
         global _active_engine
@@ -248,11 +231,12 @@ class Engine:
         with self.lambdas.handlers_idle:
             self.lambdas.closing = True  # no handler starts any more
         seconds = self._handler_drain_seconds()
-        if not self._drain(self._asl_thread_mark, seconds):
+        if not wait_until_idle(self.lambdas, self._asl_thread_mark, seconds):
             # Leaving the mock now would let their AWS calls go to whatever account the machine's own
             # credentials reach: the fake AWS environment and the engine's lock stay, and say why.
             _stuck_engine = (
-                f"an earlier offline engine could not close: {self._running_description()} still running "
+                "an earlier offline engine could not close: "
+                f"{still_running(self.lambdas, self._asl_thread_mark)} still running "
                 f"{seconds:g} s after its end, so its fake AWS environment stays in place in this process"
             )
             raise OfflineRunError(_stuck_engine)
@@ -266,38 +250,6 @@ class Engine:
     def _handler_drain_seconds(self) -> float:
         """The longest function timeout in the template, and a margin: no handler should run longer."""
         return self.lambdas.longest_timeout() + HANDLER_DRAIN_MARGIN
-
-    def _drain(self, thread_mark: int, timeout: float) -> bool:
-        """Waits until no handler runs and the state machine threads started since ``thread_mark`` (an index
-        into moto's list of them) have ended; False if that is not so after ``timeout`` seconds.
-
-        Handlers alone are not enough: a Map's worker can be between its last check of the execution and its
-        Lambda call, with no handler running yet.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            pending = [
-                t
-                for t in moto_patches.asl_threads()[thread_mark:]
-                if t.is_alive() and t is not threading.current_thread()
-            ]
-            with self.lambdas.handlers_idle:
-                if not pending and self.lambdas.handlers_running == 0:
-                    return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if pending:
-                pending[0].join(min(left, POLL_SECONDS))
-            else:
-                with self.lambdas.handlers_idle:
-                    self.lambdas.handlers_idle.wait_for(
-                        lambda: self.lambdas.handlers_running == 0, min(left, POLL_SECONDS)
-                    )
-
-    def _running_description(self) -> str:
-        threads = sum(t.is_alive() for t in moto_patches.asl_threads()[self._asl_thread_mark :])
-        return f"{self.lambdas.handlers_running} Lambda handler(s) and {threads} state machine thread(s)"
 
     def _start(self) -> None:
         from moto import mock_aws
@@ -340,21 +292,18 @@ class Engine:
         self.lambda_client = boto3.client("lambda", region_name=region)
         self.sfn = boto3.client("stepfunctions", region_name=region)
 
-        if region == "us-east-1":
-            self.s3.create_bucket(Bucket=self.bucket)
-        else:
-            self.s3.create_bucket(
-                Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": region}
-            )
-        self._create_roles()
-        self._create_model_package_groups()
+        stack_resources.create_bucket(self.s3, self.bucket, region)
+        stack_resources.create_roles(self.stack, self.iam)
+        stack_resources.create_model_package_groups(self.stack)
         self.lambdas.create_functions(
             self.template, self.template_path.parent, self.function_code, self.lambda_client
         )
         self.sagemaker = self._make_emulator()
         # The handlers' SageMaker clients reach the emulator, not moto's SageMaker (which trains nothing).
         self.lambdas.create_handler_clients(lambda client: route_client_to_emulator(client, self.sagemaker))
-        self._create_state_machine()
+        self.state_machine_arn = stack_resources.create_state_machine(
+            self.stack, self.sfn, self.definition_text
+        )
 
     def _make_emulator(self) -> Any:
         factory = self.sagemaker_factory
@@ -370,56 +319,6 @@ class Engine:
             account_id=self.stack.account_id,
             listener=self.sagemaker_listener,
         )
-
-    def _create_roles(self) -> None:
-        for logical_id, resource in self.stack.resources.items():
-            kind = resource.get("Type")
-            if kind == "AWS::IAM::Role":
-                document = self.stack.resolve(
-                    (resource.get("Properties") or {}).get("AssumeRolePolicyDocument")
-                )
-                self.iam.create_role(
-                    RoleName=self.stack.physical_name(logical_id),
-                    AssumeRolePolicyDocument=json.dumps(document),
-                )
-            elif kind == "AWS::Serverless::Function":
-                self._create_role(self.stack.physical_name(f"{logical_id}Role"), "lambda.amazonaws.com")
-
-    def _create_model_package_groups(self) -> None:
-        """The template's model registry groups, in moto's SageMaker (the AWS SDK tasks' backend)."""
-        import boto3
-
-        groups = [
-            logical_id
-            for logical_id, resource in self.stack.resources.items()
-            if resource.get("Type") == "AWS::SageMaker::ModelPackageGroup"
-        ]
-        if groups:
-            client = boto3.client("sagemaker", region_name=self.stack.region)
-            for logical_id in groups:
-                props = self.stack.resolve(self.stack.resources[logical_id].get("Properties") or {})
-                client.create_model_package_group(
-                    ModelPackageGroupName=props["ModelPackageGroupName"],
-                    ModelPackageGroupDescription=props.get("ModelPackageGroupDescription", ""),
-                )
-
-    def _create_role(self, name: str, service: str) -> None:
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-        }
-        self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-
-    def _create_state_machine(self) -> None:
-        resource = self.stack.resources[STATE_MACHINE_LOGICAL_ID]
-        props = resource.get("Properties") or {}
-        created = self.sfn.create_state_machine(
-            name=self.stack.get_att(STATE_MACHINE_LOGICAL_ID, "Name"),
-            definition=self.definition_text,
-            roleArn=str(self.stack.resolve(props.get("Role"))),
-            type=str(props.get("Type", "STANDARD")),
-        )
-        self.state_machine_arn = created["stateMachineArn"]
 
     # -- faults ------------------------------------------------------------------------------------------
 
@@ -479,9 +378,10 @@ class Engine:
         # Handlers the execution left running (a failed Map's other iterations) finish first: what the run
         # wrote is then all in S3 when its result is read.
         left = max(timeout_seconds - (time.monotonic() - started), 0.0) + HANDLER_DRAIN_MARGIN
-        if not self._drain(thread_mark, min(self._handler_drain_seconds(), left)):
+        if not wait_until_idle(self.lambdas, thread_mark, min(self._handler_drain_seconds(), left)):
             raise OfflineRunError(
-                f"execution {name} ended, but {self._running_description()} it started are still running"
+                f"execution {name} ended, but {still_running(self.lambdas, thread_mark)} it started are "
+                "still running"
             )
         output = description.get("output")
         return RunResult(

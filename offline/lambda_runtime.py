@@ -101,7 +101,7 @@ def zip_directory(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-# The services whose clients the handlers keep in module globals, created by ``_<service>_client()``.
+# The services whose clients the handlers keep for the execution environment, from ``_<service>_client()``.
 _HANDLER_CLIENTS = ("s3", "sagemaker")
 
 
@@ -128,19 +128,16 @@ class LambdaRuntime:
         self.closing = False
 
     def create_handler_clients(self, route_sagemaker: Callable[[Any], None]) -> None:
-        """Creates the clients each handler keeps in its module globals (``s3``, ``sagemaker``), which it
+        """Creates the clients each handler keeps (``_s3_client()``, ``_sagemaker_client()``), which it
         would create at its first invocation, and hands every SageMaker one to ``route_sagemaker``: a client
         created inside a handler call could not be routed, and tests can reach a handler's clients first."""
         for function in self.functions.values():
-            module = function.module
             with self.function_environment(function):
                 for service in _HANDLER_CLIENTS:
-                    getter = getattr(module, f"_{service}_client", None)
-                    if callable(getter):
-                        getter()
-            for value in vars(module).values():
-                if _is_client_of(value, "sagemaker"):
-                    route_sagemaker(value)
+                    getter = getattr(function.module, f"_{service}_client", None)
+                    client = getter() if callable(getter) else None
+                    if _is_client_of(client, "sagemaker"):
+                        route_sagemaker(client)
 
     def longest_timeout(self) -> int:
         return max((f.timeout_seconds for f in self.functions.values()), default=0)

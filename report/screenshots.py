@@ -15,8 +15,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from offline.__main__ import Progress, _log_warnings_to_stderr, write_report
 from offline.engine import Engine
+from offline.progress import Progress, log_warnings_to_stderr
+from offline.summary import write_report
 
 DEFAULT_OUT_DIR = Path("reports") / "png"
 # A new profile each time; nothing a normal start would do in the background (updates, sync, GPU).
@@ -73,7 +74,7 @@ def run_and_report(report_dir: Path, name: str, *, fail_training: bool = False) 
     """One offline run with the template's defaults and input {} (what ``make demo`` runs); with
     ``fail_training`` every training job fails, so the tuning job fails and the run ends in Tuning Failed.
     Returns the path of the run's report."""
-    with _log_warnings_to_stderr(enabled=False), Engine() as engine:
+    with log_warnings_to_stderr(enabled=False), Engine() as engine:
         if fail_training:
             engine.sagemaker.fail_training_jobs_when(
                 lambda job, hyperparameters: "AlgorithmError: training ran out of memory (an example failure)"

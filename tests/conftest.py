@@ -19,8 +19,8 @@ import pytest
 from moto import mock_aws
 
 from functions import loader
-from offline.engine import FAKE_AWS_ENV
 from offline.request_validation import response_errors
+from offline.stack_resources import FAKE_AWS_ENV
 from offline.template import DEFINITION_FILE as STATE_MACHINE_FILE
 from offline.template import ROOT, load_template
 
@@ -49,6 +49,27 @@ def load_event(name: str) -> Any:
     if len(found) != 1:
         raise LookupError(f"{len(found)} files named {file_name} under {EVENTS_DIR}: {found}")
     return json.loads(found[0].read_text(encoding="utf-8"))
+
+
+def create_best_training_job(sagemaker_client: Any, description: dict[str, Any]) -> str:
+    """Creates a tuning job description's best training job with ``sagemaker_client`` (moto's, in process or
+    behind tests/local_invoke's fake AWS: it completes the job at once); returns its name."""
+    definition = description["TrainingJobDefinition"]
+    best = description["BestTrainingJob"]
+    static = {k: v for k, v in definition["StaticHyperParameters"].items() if not k.startswith("_")}
+    sagemaker_client.create_training_job(
+        TrainingJobName=best["TrainingJobName"],
+        HyperParameters={**static, **best["TunedHyperParameters"]},
+        AlgorithmSpecification={
+            key: definition["AlgorithmSpecification"][key] for key in ("TrainingImage", "TrainingInputMode")
+        },
+        RoleArn=definition["RoleArn"],
+        InputDataConfig=definition["InputDataConfig"],
+        OutputDataConfig=definition["OutputDataConfig"],
+        ResourceConfig=definition["ResourceConfig"],
+        StoppingCondition=definition["StoppingCondition"],
+    )
+    return best["TrainingJobName"]
 
 
 _FUNCTION_NAME = "sagemaker-xgboost-tuning-GenerateDatasetFunction-Ab12Cd34Ef56"

@@ -8,6 +8,7 @@ compares the RMSE with it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,16 +24,12 @@ from quality_gate import resolve_quality_gate
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-# Created at the first invocation and kept for the life of the execution environment, so importing this
-# module costs no more than importing boto3. Tests and the offline engine may set it.
-s3: Any = None
 
-
+# Clients are created at the first invocation and kept for the life of the execution environment, so
+# importing this module costs no more than importing boto3. Tests replace the functions to swap a client.
+@functools.cache
 def _s3_client() -> Any:
-    global s3
-    if s3 is None:
-        s3 = boto3.client("s3")
-    return s3
+    return boto3.client("s3")
 
 
 class MetricsWriteError(RuntimeError):

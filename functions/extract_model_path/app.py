@@ -9,6 +9,7 @@ also when no job completed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -23,28 +24,21 @@ from tuning_history import HISTORY_KEY, history_document, training_jobs, write_h
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-# Standard retries absorb SageMaker throttling inside the function; other API errors become named ones.
-# Created at the first invocation and kept for the life of the execution environment, so importing this
-# module costs no more than importing boto3. Tests and the offline engine may set them.
-sagemaker: Any = None
-s3: Any = None
-
 # Prefixes generate_dataset gives a run: runs/<run name>/ (the function may write there only).
 _RUN_PREFIX = re.compile(r"runs/[A-Za-z0-9][A-Za-z0-9-]{0,79}/")
 
 
+# Clients are created at the first invocation and kept for the life of the execution environment, so
+# importing this module costs no more than importing boto3. Tests replace the functions to swap a client.
+# Standard retries absorb SageMaker throttling inside the function; other API errors become named ones.
+@functools.cache
 def _sagemaker_client() -> Any:
-    global sagemaker
-    if sagemaker is None:
-        sagemaker = boto3.client("sagemaker", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-    return sagemaker
+    return boto3.client("sagemaker", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
+@functools.cache
 def _s3_client() -> Any:
-    global s3
-    if s3 is None:
-        s3 = boto3.client("s3")
-    return s3
+    return boto3.client("s3")
 
 
 class ConfigurationError(RuntimeError):

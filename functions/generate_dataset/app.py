@@ -7,6 +7,7 @@ plans its shards, or checks the execution's own files (``own_data``). The Map th
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -40,16 +41,12 @@ from shard_check import check_shards
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
-# Created at the first invocation and kept for the life of the execution environment, so importing this
-# module costs no more than importing boto3. Tests and the offline engine may set it.
-s3: Any = None
 
-
+# Clients are created at the first invocation and kept for the life of the execution environment, so
+# importing this module costs no more than importing boto3. Tests replace the functions to swap a client.
+@functools.cache
 def _s3_client() -> Any:
-    global s3
-    if s3 is None:
-        s3 = boto3.client("s3")
-    return s3
+    return boto3.client("s3")
 
 
 def _bucket() -> str:

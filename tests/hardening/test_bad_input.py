@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import EVENTS_DIR, REGION, LambdaContext
+from tests.conftest import EVENTS_DIR, REGION, LambdaContext, create_best_training_job
 from tests.hardening.strategies import (
     any_value,
     assert_json_output,
@@ -245,21 +245,7 @@ def extract_model_path(
 ) -> ModuleType:
     """The handler, with the events' best training job created in moto (so valid events succeed); the
     tuning job has no training job to list (moto cannot list them)."""
-    description = load_event("extract_model_path")["tuning"]
-    definition = description["TrainingJobDefinition"]
-    sagemaker_client.create_training_job(
-        TrainingJobName=description["BestTrainingJob"]["TrainingJobName"],
-        HyperParameters=description["BestTrainingJob"]["TunedHyperParameters"],
-        AlgorithmSpecification={
-            "TrainingImage": definition["AlgorithmSpecification"]["TrainingImage"],
-            "TrainingInputMode": "File",
-        },
-        RoleArn=definition["RoleArn"],
-        InputDataConfig=definition["InputDataConfig"],
-        OutputDataConfig=definition["OutputDataConfig"],
-        ResourceConfig=definition["ResourceConfig"],
-        StoppingCondition=definition["StoppingCondition"],
-    )
+    create_best_training_job(sagemaker_client, load_event("extract_model_path")["tuning"])
     app = load_handler("extract_model_path")
     monkeypatch.setattr(app, "training_jobs", lambda client, tuning_job: [])
     return app

@@ -106,7 +106,7 @@ def test_s3_failing_mid_upload_in_the_state_machine_ends_in_dataset_generation_f
     (function,) = [f for f in engine.functions.values() if f.logical_id == "GenerateDatasetFunction"]
     assert function.module is not None
     small_parts(function.module)
-    s3_write_faults.install(function.module.s3)
+    s3_write_faults.install(function.module._s3_client())
     s3_write_faults.reset(fail_at=4)  # an UploadPart of the train split, parts already uploaded
 
     result = engine.run(MULTIPART_INPUT)

@@ -15,11 +15,10 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import BUCKET_NAME, load_event
+from tests.conftest import BUCKET_NAME, create_best_training_job, load_event
 from tests.local_invoke import harness
 from tests.local_invoke.conftest import LocalLambda
 
@@ -77,31 +76,11 @@ def generate_dataset_overrides(local: LocalLambda, event: Path) -> None:
     assert dataset["noise"] == sent["input"]["noise"]
 
 
-def _create_best_training_job(local: LocalLambda, description: dict[str, Any]) -> str:
-    """The description's best training job, in the fake SageMaker (moto completes it at once)."""
-    definition = description["TrainingJobDefinition"]
-    best = description["BestTrainingJob"]
-    static = {k: v for k, v in definition["StaticHyperParameters"].items() if not k.startswith("_")}
-    local.client("sagemaker").create_training_job(
-        TrainingJobName=best["TrainingJobName"],
-        HyperParameters={**static, **best["TunedHyperParameters"]},
-        AlgorithmSpecification={
-            key: definition["AlgorithmSpecification"][key] for key in ("TrainingImage", "TrainingInputMode")
-        },
-        RoleArn=definition["RoleArn"],
-        InputDataConfig=definition["InputDataConfig"],
-        OutputDataConfig=definition["OutputDataConfig"],
-        ResourceConfig=definition["ResourceConfig"],
-        StoppingCondition=definition["StoppingCondition"],
-    )
-    return best["TrainingJobName"]
-
-
 def extract_model_path(local: LocalLambda, event: Path) -> None:
     sent = json.loads(event.read_text(encoding="utf-8"))
     description = sent["tuning"]
     local.client("s3").create_bucket(Bucket=BUCKET_NAME)
-    name = _create_best_training_job(local, description)
+    name = create_best_training_job(local.client("sagemaker"), description)
     output_path = description["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
     history_uri = f"s3://{BUCKET_NAME}/{sent['runPrefix']}tuning/training-jobs.json"
 

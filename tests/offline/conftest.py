@@ -32,6 +32,19 @@ SMALL_INPUT = {"trainRows": 300, "validationRows": 100, "testRows": 100}
 # cannot reach 1.25x the noise floor (the default gate; measured ~1.6x), so the gate gets a loose threshold of
 # its own: it still runs, and passes. The gate's own tests set theirs.
 FEW_JOBS = {"MaxTrainingJobs": 3, "MaxParallelTrainingJobs": 1, "MaxTestRmse": "5"}
+
+
+def small_run_arguments(max_jobs: int = FEW_JOBS["MaxTrainingJobs"]) -> list[str]:
+    """``python -m offline``'s options for a run of SMALL_INPUT's rows, ``max_jobs`` training jobs one at a
+    time, and FEW_JOBS's loose quality gate."""
+    rows = [("--rows", "trainRows"), ("--validation-rows", "validationRows"), ("--test-rows", "testRows")]
+    return [
+        *(part for option, key in rows for part in (option, str(SMALL_INPUT[key]))),
+        *("--max-jobs", str(max_jobs), "--parallel-jobs", str(FEW_JOBS["MaxParallelTrainingJobs"])),
+        *("-p", f"MaxTestRmse={FEW_JOBS['MaxTestRmse']}"),
+    ]
+
+
 # Rounds after which ``every_job_stopped`` stops a training job.
 STOP_AFTER_ROUND = 3
 

@@ -135,6 +135,15 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return error["Code"], error["Message"]
 
 
+def tuning_job_refusal(workspace: Workspace, request: dict[str, Any]) -> str:
+    """The message of the ValidationException that CreateHyperParameterTuningJob refuses ``request`` with."""
+    with pytest.raises(ClientError) as excinfo:
+        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
+    code, message = error_of(excinfo)
+    assert (excinfo.value.operation_name, code) == ("CreateHyperParameterTuningJob", "ValidationException")
+    return message
+
+
 def csv_bytes(rows: list[list[float]]) -> bytes:
     return "".join(",".join(f"{v:.6f}" for v in row) + "\n" for row in rows).encode()
 

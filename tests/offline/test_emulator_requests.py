@@ -22,6 +22,7 @@ from tests.offline.emulator_support import (
     Workspace,
     config,
     error_of,
+    tuning_job_refusal,
     tuning_request,
 )
 
@@ -30,11 +31,7 @@ def test_a_tuning_job_name_longer_than_32_characters_is_rejected_in_sagemakers_w
     workspace: Workspace,
 ) -> None:
     name = "run-" + "-" * 27 + "a1"  # hyphens repeat freely in the pattern: only the length is wrong
-    with pytest.raises(ClientError) as excinfo:
-        workspace.sagemaker.create_hyper_parameter_tuning_job(**tuning_request(workspace.dataset, name))
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
-    assert excinfo.value.operation_name == "CreateHyperParameterTuningJob"
+    message = tuning_job_refusal(workspace, tuning_request(workspace.dataset, name))
     assert message == (
         f"1 validation error detected: Value '{name}' at 'hyperParameterTuningJobName' failed to satisfy "
         "constraint: Member must have length less than or equal to 32"
@@ -67,10 +64,7 @@ def test_a_name_breaking_length_and_pattern_reports_both(workspace: Workspace) -
 
 
 def test_a_name_that_breaks_the_pattern_is_rejected(workspace: Workspace) -> None:
-    with pytest.raises(ClientError) as excinfo:
-        workspace.sagemaker.create_hyper_parameter_tuning_job(**tuning_request(workspace.dataset, "bad_name"))
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    message = tuning_job_refusal(workspace, tuning_request(workspace.dataset, "bad_name"))
     assert (
         "Value 'bad_name' at 'hyperParameterTuningJobName' failed to satisfy constraint: Member must satisfy "
         in (message)
@@ -81,10 +75,7 @@ def test_a_name_that_breaks_the_pattern_is_rejected(workspace: Workspace) -> Non
 def test_an_unknown_key_is_rejected(workspace: Workspace) -> None:
     request = tuning_request(workspace.dataset)
     config(request)["PrecisionDtype"] = "float32"
-    with pytest.raises(ClientError) as excinfo:
-        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    message = tuning_job_refusal(workspace, request)
     assert 'Unknown parameter in HyperParameterTuningJobConfig: "PrecisionDtype"' in message
 
 
@@ -132,10 +123,7 @@ def test_every_broken_constraint_is_counted_and_located(workspace: Workspace) ->
 def test_hyperparameter_values_must_be_strings(workspace: Workspace) -> None:
     request = tuning_request(workspace.dataset)
     request["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] = 1000
-    with pytest.raises(ClientError) as excinfo:
-        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    message = tuning_job_refusal(workspace, request)
     assert "Invalid type for parameter TrainingJobDefinition.StaticHyperParameters.num_round" in message
 
 
@@ -153,10 +141,7 @@ def test_a_reused_tuning_job_name_is_resource_in_use_whatever_its_case(
 
 def test_a_channel_without_objects_is_rejected_when_the_tuning_job_is_created(workspace: Workspace) -> None:
     dataset = {**workspace.dataset, "trainUri": f"s3://{workspace.bucket}/data/trian/"}
-    with pytest.raises(ClientError) as excinfo:
-        workspace.sagemaker.create_hyper_parameter_tuning_job(**tuning_request(dataset))
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    message = tuning_job_refusal(workspace, tuning_request(dataset))
     assert message.startswith(
         f'No S3 objects found under S3 URL "s3://{workspace.bucket}/data/trian/" given in input'
     )
@@ -217,10 +202,7 @@ def test_configurations_sagemaker_refuses_are_validation_errors(
 ) -> None:
     request = tuning_request(workspace.dataset)
     change(request)
-    with pytest.raises(ClientError) as excinfo:
-        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    message = tuning_job_refusal(workspace, request)
     assert expected in message
 
 

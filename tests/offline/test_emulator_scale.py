@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,11 +26,6 @@ from tests.offline.emulator_support import (
 
 
 @pytest.fixture
-def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:
-    return Workspace(friedman1)
-
-
-@pytest.fixture
 def rows_trained(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
     """(train rows, validation rows) of every training job, as the algorithm received them."""
     seen: list[tuple[int, int | None]] = []
@@ -45,20 +39,20 @@ def rows_trained(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]
     return seen
 
 
-def shard_files(space: Workspace, split: str, rows: list[list[float]], files: int) -> list[int]:
+def shard_files(workspace: Workspace, split: str, rows: list[list[float]], files: int) -> list[int]:
     """Replaces data/<split>/ by ``files`` part files (rows dealt in order); returns each file's row count."""
-    space.s3.delete_object(Bucket=space.bucket, Key=f"data/{split}/{split}.csv")
+    workspace.s3.delete_object(Bucket=workspace.bucket, Key=f"data/{split}/{split}.csv")
     counts = []
     for index in range(files):
         part = rows[index::files]
-        space.put(f"data/{split}/part-{index:05d}.csv", csv_bytes(part))
+        workspace.put(f"data/{split}/part-{index:05d}.csv", csv_bytes(part))
         counts.append(len(part))
     return counts
 
 
-def one_job(space: Workspace, instances: int, sharded: tuple[str, ...] = ("train",)) -> dict[str, Any]:
+def one_job(workspace: Workspace, instances: int, sharded: tuple[str, ...] = ("train",)) -> dict[str, Any]:
     """The definition's tuning request, one training job, on ``instances`` instances."""
-    request = tuning_request(space.dataset, name="scale-" + uuid.uuid4().hex[:8])
+    request = tuning_request(workspace.dataset, name="scale-" + uuid.uuid4().hex[:8])
     config = request["HyperParameterTuningJobConfig"]
     config["ResourceLimits"].update(MaxNumberOfTrainingJobs=1, MaxParallelTrainingJobs=1)
     config.pop("TuningJobCompletionCriteria", None)
@@ -71,92 +65,96 @@ def one_job(space: Workspace, instances: int, sharded: tuple[str, ...] = ("train
 
 
 def test_a_channel_of_several_files_is_read_whole(
-    space: Workspace, rows_trained: list[tuple[int, int | None]]
+    workspace: Workspace, rows_trained: list[tuple[int, int | None]]
 ) -> None:
-    shard_files(space, "train", space.train, 3)
+    shard_files(workspace, "train", workspace.train, 3)
 
-    description = space.tune(one_job(space, instances=1, sharded=()))
+    description = workspace.tune(one_job(workspace, instances=1, sharded=()))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"
-    assert rows_trained == [(len(space.train), len(space.validation))]
+    assert rows_trained == [(len(workspace.train), len(workspace.validation))]
 
 
 def test_two_instances_sharded_by_s3_key_train_one_model_on_every_file(
-    space: Workspace, rows_trained: list[tuple[int, int | None]], caplog: pytest.LogCaptureFixture
+    workspace: Workspace, rows_trained: list[tuple[int, int | None]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    shard_files(space, "train", space.train, 4)
+    shard_files(workspace, "train", workspace.train, 4)
 
     with caplog.at_level(logging.WARNING, logger=training.__name__):
-        description = space.tune(one_job(space, instances=2))
+        description = workspace.tune(one_job(workspace, instances=2))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"
-    assert rows_trained == [(len(space.train), len(space.validation))]
+    assert rows_trained == [(len(workspace.train), len(workspace.validation))]
     assert "not used in distributed training" not in caplog.text
-    job = space.sagemaker.describe_training_job(
+    job = workspace.sagemaker.describe_training_job(
         TrainingJobName=description["BestTrainingJob"]["TrainingJobName"]
     )
     assert job["ResourceConfig"]["InstanceCount"] == 2
 
 
 def test_more_instances_than_files_leaves_the_empty_hosts_out_and_still_trains_on_every_file(
-    space: Workspace, rows_trained: list[tuple[int, int | None]], caplog: pytest.LogCaptureFixture
+    workspace: Workspace, rows_trained: list[tuple[int, int | None]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """3 instances, 2 files: algo-3 gets no file; the container leaves it out (and it is billed)."""
-    shard_files(space, "train", space.train, 2)
+    shard_files(workspace, "train", workspace.train, 2)
 
     with caplog.at_level(logging.WARNING, logger=training.__name__):
-        description = space.tune(one_job(space, instances=3))
+        description = workspace.tune(one_job(workspace, instances=3))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"
-    assert rows_trained == [(len(space.train), len(space.validation))]
+    assert rows_trained == [(len(workspace.train), len(workspace.validation))]
     assert "algo-3 have no training or validation file" in caplog.text
     assert "algo-1" not in caplog.text and "algo-2" not in caplog.text
 
 
 def test_a_host_without_a_validation_file_is_left_out_with_its_training_files(
-    space: Workspace, rows_trained: list[tuple[int, int | None]], caplog: pytest.LogCaptureFixture
+    workspace: Workspace, rows_trained: list[tuple[int, int | None]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Validation sharded too, over 1 file: only algo-1 has both channels, so only its training files count"""
-    train_counts = shard_files(space, "train", space.train, 2)
-    shard_files(space, "validation", space.validation, 1)
+    train_counts = shard_files(workspace, "train", workspace.train, 2)
+    shard_files(workspace, "validation", workspace.validation, 1)
 
     with caplog.at_level(logging.WARNING, logger=training.__name__):
-        description = space.tune(one_job(space, instances=2, sharded=("train", "validation")))
+        description = workspace.tune(one_job(workspace, instances=2, sharded=("train", "validation")))
 
     assert description["HyperParameterTuningJobStatus"] == "Completed"
-    assert rows_trained == [(train_counts[0], len(space.validation))]
+    assert rows_trained == [(train_counts[0], len(workspace.validation))]
     assert "algo-2 have no training or validation file" in caplog.text
 
 
-def test_batch_transform_writes_one_output_per_input_file_in_its_order(space: Workspace) -> None:
-    description = space.tune(one_job(space, instances=1, sharded=()))
+def test_batch_transform_writes_one_output_per_input_file_in_its_order(workspace: Workspace) -> None:
+    description = workspace.tune(one_job(workspace, instances=1, sharded=()))
     name = description["BestTrainingJob"]["TrainingJobName"]
-    artifact = space.sagemaker.describe_training_job(TrainingJobName=name)["ModelArtifacts"][
+    artifact = workspace.sagemaker.describe_training_job(TrainingJobName=name)["ModelArtifacts"][
         "S3ModelArtifacts"
     ]
-    space.sagemaker.create_model(**model_request(name, artifact))
-    space.s3.delete_object(Bucket=space.bucket, Key="data/test/test.csv")
-    parts = [space.test[:25], space.test[25:26], space.test[26:]]
+    workspace.sagemaker.create_model(**model_request(name, artifact))
+    workspace.s3.delete_object(Bucket=workspace.bucket, Key="data/test/test.csv")
+    parts = [workspace.test[:25], workspace.test[25:26], workspace.test[26:]]
     for index, rows in enumerate(parts):
-        space.put(f"data/test/part-{index:05d}.csv", csv_bytes([row[1:] for row in rows]))
-    space.put("data/test/part-00003.csv", b"")  # an empty file gives an empty output, as on SageMaker
+        workspace.put(f"data/test/part-{index:05d}.csv", csv_bytes([row[1:] for row in rows]))
+    workspace.put("data/test/part-00003.csv", b"")  # an empty file gives an empty output, as on SageMaker
 
-    request = transform_request(space.dataset, name, "parts-" + uuid.uuid4().hex[:6])
-    space.sagemaker.create_transform_job(**request)
+    request = transform_request(workspace.dataset, name, "parts-" + uuid.uuid4().hex[:6])
+    workspace.sagemaker.create_transform_job(**request)
 
-    job = space.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
+    job = workspace.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     outputs = {
-        index: space.get(f"{space.dataset['transformOutputUri']}part-{index:05d}.csv.out").decode().split()
+        index: workspace.get(f"{workspace.dataset['transformOutputUri']}part-{index:05d}.csv.out")
+        .decode()
+        .split()
         for index in range(3)
     }
     assert [len(outputs[i]) for i in range(3)] == [len(rows) for rows in parts]
     # Files are predicted independently: the same predictions as one file holding them all.
     whole = [float(v) for i in range(3) for v in outputs[i]]
-    one_file = transform_request(space.dataset, name, "whole-" + uuid.uuid4().hex[:6])
-    space.put("whole/test.csv", csv_bytes([row[1:] for row in space.test]))
-    one_file["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{space.bucket}/whole/"
-    one_file["TransformOutput"]["S3OutputPath"] = f"s3://{space.bucket}/whole-out/"
-    space.sagemaker.create_transform_job(**one_file)
-    expected = [float(v) for v in space.get(f"s3://{space.bucket}/whole-out/test.csv.out").decode().split()]
+    one_file = transform_request(workspace.dataset, name, "whole-" + uuid.uuid4().hex[:6])
+    workspace.put("whole/test.csv", csv_bytes([row[1:] for row in workspace.test]))
+    one_file["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{workspace.bucket}/whole/"
+    one_file["TransformOutput"]["S3OutputPath"] = f"s3://{workspace.bucket}/whole-out/"
+    workspace.sagemaker.create_transform_job(**one_file)
+    expected = [
+        float(v) for v in workspace.get(f"s3://{workspace.bucket}/whole-out/test.csv.out").decode().split()
+    ]
     assert np.allclose(whole, expected)

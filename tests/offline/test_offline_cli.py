@@ -13,24 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from offline.__main__ import job_counts, main, why_tuning_ended
+from offline.__main__ import main
+from offline.progress import job_counts
+from offline.summary import why_tuning_ended
+from tests.offline.conftest import small_run_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = [
-    "--rows",
-    "300",
-    "--validation-rows",
-    "100",
-    "--test-rows",
-    "100",
-    "--max-jobs",
-    "2",
-    "--parallel-jobs",
-    "1",
-    # 300 rows cannot reach the default gate (1.25x the noise floor): a loose threshold keeps it passing.
-    "-p",
-    "MaxTestRmse=5",
-]
+SMALL = small_run_arguments(max_jobs=2)
+
+
+def run_offline(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python -m offline`` in a fresh process, from the repository's root."""
+    return subprocess.run(
+        [sys.executable, "-m", "offline", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_quiet_run_prints_only_the_result_json_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,14 +119,7 @@ def test_python_m_offline_runs_in_a_fresh_process(tmp_path: Path) -> None:
     execution_input = tmp_path / "input.json"
     execution_input.write_text(json.dumps({"unknown": 1}))
 
-    completed = subprocess.run(
-        [sys.executable, "-m", "offline", "--input", str(execution_input)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_offline("--input", str(execution_input))
 
     assert completed.returncode == 1, completed.stderr
     last = json.loads(completed.stdout.splitlines()[-1])
@@ -292,14 +286,7 @@ def test_job_counts_are_words_and_an_early_end_of_tuning_is_explained() -> None:
 
 
 def test_the_first_line_comes_before_the_engine_loads(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "offline", "--no-report", "--input", TOO_FEW_ROWS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_offline("--no-report", "--input", TOO_FEW_ROWS)
 
     assert completed.returncode == 1, completed.stderr
     assert "starting: loading the engine" in completed.stderr.splitlines()[0]

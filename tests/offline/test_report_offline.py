@@ -9,27 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from offline.__main__ import Progress, write_report
 from offline.__main__ import main as offline_main
 from offline.engine import Engine
+from offline.progress import Progress
+from offline.summary import write_report
 from report.__main__ import main as report_main
-from tests.offline.conftest import SMALL_INPUT
+from tests.offline.conftest import SMALL_INPUT, small_run_arguments
 
-SMALL = [
-    "--rows",
-    "300",
-    "--validation-rows",
-    "100",
-    "--test-rows",
-    "100",
-    "--max-jobs",
-    "3",
-    "--parallel-jobs",
-    "1",
-    # A few hundred rows reach ~1.6x the noise floor: a loose threshold keeps the quality gate out of it.
-    "-p",
-    "MaxTestRmse=5",
-]
+SMALL = small_run_arguments()
 
 
 def _jobs_rows(page: str) -> list[str]:

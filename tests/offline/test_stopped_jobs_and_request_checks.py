@@ -24,13 +24,9 @@ from tests.offline.emulator_support import (
     error_of,
     model_request,
     transform_request,
+    tuning_job_refusal,
     tuning_request,
 )
-
-
-@pytest.fixture
-def space(aws: None, friedman1: Callable[..., Any]) -> Workspace:
-    return Workspace(friedman1)
 
 
 def _model_files(tarball: bytes) -> list[str]:
@@ -38,25 +34,27 @@ def _model_files(tarball: bytes) -> list[str]:
         return [member.name for member in tar.getmembers() if member.isfile()]
 
 
-def _one_stopped_job(space: Workspace, save_model_on_termination: str | None) -> tuple[dict[str, Any], str]:
-    request = tuning_request(space.dataset)
+def _one_stopped_job(
+    workspace: Workspace, save_model_on_termination: str | None
+) -> tuple[dict[str, Any], str]:
+    request = tuning_request(workspace.dataset)
     config(request)["ResourceLimits"].update(MaxNumberOfTrainingJobs=1, MaxParallelTrainingJobs=1)
     static = request["TrainingJobDefinition"]["StaticHyperParameters"]
     static.pop("save_model_on_termination", None)
     if save_model_on_termination is not None:
         static["save_model_on_termination"] = save_model_on_termination
-    description = space.tune(request)
+    description = workspace.tune(request)
     best = description["BestTrainingJob"]["TrainingJobName"]
-    job = space.sagemaker.describe_training_job(TrainingJobName=best)
+    job = workspace.sagemaker.describe_training_job(TrainingJobName=best)
     return job, job["ModelArtifacts"]["S3ModelArtifacts"]
 
 
-def _transform(space: Workspace, model_data_url: str) -> dict[str, Any]:
+def _transform(workspace: Workspace, model_data_url: str) -> dict[str, Any]:
     name = "m-" + uuid.uuid4().hex[:8]
-    space.sagemaker.create_model(**model_request(name, model_data_url))
-    request = transform_request(space.dataset, name, "t-" + uuid.uuid4().hex[:8])
-    space.sagemaker.create_transform_job(**request)
-    return space.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
+    workspace.sagemaker.create_model(**model_request(name, model_data_url))
+    request = transform_request(workspace.dataset, name, "t-" + uuid.uuid4().hex[:8])
+    workspace.sagemaker.create_transform_job(**request)
+    return workspace.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
 
 
 # --- stopped training jobs ---------------------------------------------------------------------------
@@ -64,36 +62,36 @@ def _transform(space: Workspace, model_data_url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("setting", [None, "false"], ids=["absent", "false"])
 def test_a_stopped_job_without_save_model_on_termination_leaves_an_empty_model_directory(
-    space: Workspace, every_job_stopped: list[int], setting: str | None
+    workspace: Workspace, every_job_stopped: list[int], setting: str | None
 ) -> None:
-    job, artifact = _one_stopped_job(space, setting)
+    job, artifact = _one_stopped_job(workspace, setting)
     assert every_job_stopped == [STOP_AFTER_ROUND]
     assert job["TrainingJobStatus"] == "Stopped" and job["SecondaryStatus"] == "MaxRuntimeExceeded"
     # SageMaker still uploads the model directory; the container put nothing in it.
-    assert _model_files(space.get(artifact)) == []
+    assert _model_files(workspace.get(artifact)) == []
     # CreateModel only checks that the object exists; the transform is where it fails.
-    transform = _transform(space, artifact)
+    transform = _transform(workspace, artifact)
     assert transform["TransformJobStatus"] == "Failed"
     assert "model.tar.gz holds no model file" in transform["FailureReason"]
 
 
 def test_a_stopped_job_with_save_model_on_termination_keeps_the_model_trained_so_far(
-    space: Workspace, every_job_stopped: list[int]
+    workspace: Workspace, every_job_stopped: list[int]
 ) -> None:
-    job, artifact = _one_stopped_job(space, "true")
+    job, artifact = _one_stopped_job(workspace, "true")
     assert job["TrainingJobStatus"] == "Stopped"
-    assert _model_files(space.get(artifact)) == [xgboost_algorithm.MODEL_FILE]
-    model = xgboost_algorithm.load_model(space.get(artifact))
+    assert _model_files(workspace.get(artifact)) == [xgboost_algorithm.MODEL_FILE]
+    model = xgboost_algorithm.load_model(workspace.get(artifact))
     assert model.boosters[0].num_boosted_rounds() == STOP_AFTER_ROUND
-    assert _transform(space, artifact)["TransformJobStatus"] == "Completed"
+    assert _transform(workspace, artifact)["TransformJobStatus"] == "Completed"
 
 
-def test_the_best_job_may_be_a_stopped_one(space: Workspace, every_job_stopped: list[int]) -> None:
+def test_the_best_job_may_be_a_stopped_one(workspace: Workspace, every_job_stopped: list[int]) -> None:
     """The best objective among the jobs whose objective status is Succeeded, stopped or completed."""
-    request = tuning_request(space.dataset)
+    request = tuning_request(workspace.dataset)
     config(request)["ResourceLimits"].update(MaxNumberOfTrainingJobs=2, MaxParallelTrainingJobs=1)
-    description = space.tune(request)
-    summaries = space.training_jobs(space.dataset["tuningJobName"])
+    description = workspace.tune(request)
+    summaries = workspace.training_jobs(workspace.dataset["tuningJobName"])
     assert {s["TrainingJobStatus"] for s in summaries} == {"Stopped"}
     assert all(s["ObjectiveStatus"] == "Succeeded" for s in summaries)
     best = min(summaries, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
@@ -152,22 +150,19 @@ def _image(image: str) -> Callable[[dict[str, Any]], None]:
     ids=["not-tunable", "unknown-name", "not-a-tuning-metric", "wrong-direction", "no-version-tag"],
 )
 def test_sagemakers_request_checks_refuse_at_the_call(
-    space: Workspace, change: Callable[[dict[str, Any]], None], expected: str
+    workspace: Workspace, change: Callable[[dict[str, Any]], None], expected: str
 ) -> None:
-    request = tuning_request(space.dataset)
+    request = tuning_request(workspace.dataset)
     change(request)
-    with pytest.raises(ClientError) as excinfo:
-        space.sagemaker.create_hyper_parameter_tuning_job(**request)
-    code, message = error_of(excinfo)
-    assert code == "ValidationException"
+    message = tuning_job_refusal(workspace, request)
     assert expected in message
     # Refused before anything ran: no training job was started.
-    assert not [event for event, _ in space.events if event == "training_job_started"]
+    assert not [event for event, _ in workspace.events if event == "training_job_started"]
 
 
-def test_the_direction_of_a_maximized_metric_is_maximize(space: Workspace) -> None:
-    request = tuning_request(space.dataset)
+def test_the_direction_of_a_maximized_metric_is_maximize(workspace: Workspace) -> None:
+    request = tuning_request(workspace.dataset)
     _objective(MetricName="validation:r2", Type="Minimize")(request)
     with pytest.raises(ClientError) as excinfo:
-        space.sagemaker.create_hyper_parameter_tuning_job(**request)
+        workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
     assert "must be tuned with Type Maximize, not Minimize" in error_of(excinfo)[1]

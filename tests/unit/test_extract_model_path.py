@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.conftest import BUCKET_NAME
+from tests.conftest import BUCKET_NAME, create_best_training_job
 
 # The run of the generate_dataset.json event, whose tuning job the extract_model_path.json event describes.
 RUN_PREFIX = "runs/51af3dc0-3f6c1b2e-9-d843421974ee/"
@@ -51,33 +51,13 @@ def event_of(description: Any) -> dict[str, Any]:
     return {"tuning": description, "runPrefix": RUN_PREFIX}
 
 
-def create_training_job(sagemaker_client: Any, description: dict[str, Any]) -> str:
-    """Creates the description's best training job in moto (moto completes it at once); returns its name."""
-    definition = description["TrainingJobDefinition"]
-    best = description["BestTrainingJob"]
-    static = {k: v for k, v in definition["StaticHyperParameters"].items() if not k.startswith("_")}
-    sagemaker_client.create_training_job(
-        TrainingJobName=best["TrainingJobName"],
-        HyperParameters={**static, **best["TunedHyperParameters"]},
-        AlgorithmSpecification={
-            key: definition["AlgorithmSpecification"][key] for key in ("TrainingImage", "TrainingInputMode")
-        },
-        RoleArn=definition["RoleArn"],
-        InputDataConfig=definition["InputDataConfig"],
-        OutputDataConfig=definition["OutputDataConfig"],
-        ResourceConfig=definition["ResourceConfig"],
-        StoppingCondition=definition["StoppingCondition"],
-    )
-    return best["TrainingJobName"]
-
-
 # --- good input --------------------------------------------------------------------------------------------
 
 
 def test_event_file_gives_best_job_objective_hyperparameters_and_model_artifact(
     app: ModuleType, sagemaker_client: Any, description: dict[str, Any], lambda_context: Any
 ) -> None:
-    name = create_training_job(sagemaker_client, description)
+    name = create_best_training_job(sagemaker_client, description)
     output_path = description["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
 
     result = app.lambda_handler(event_of(description), lambda_context)
@@ -104,7 +84,7 @@ def test_output_has_every_key_the_state_machine_selects(
     description: dict[str, Any],
     state_machine_definition: dict[str, Any],
 ) -> None:
-    create_training_job(sagemaker_client, description)
+    create_best_training_job(sagemaker_client, description)
     selector = state_machine_definition["States"]["Extract Model Path"]["ResultSelector"]
     save_model = state_machine_definition["States"]["HyperparameterTuning - Save Model"]["Parameters"]
 
@@ -121,7 +101,7 @@ def test_unknown_keys_in_the_description_are_ignored(
     app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
 ) -> None:
     """SageMaker adds fields to its responses over time: a new field must not fail a run."""
-    create_training_job(sagemaker_client, description)
+    create_best_training_job(sagemaker_client, description)
     expected = app.lambda_handler(event_of(copy.deepcopy(description)), None)
     description["Autotune"] = {"Mode": "Enabled"}
     description["BestTrainingJob"]["TrainingJobDefinitionName"] = "definition-1"
@@ -133,7 +113,7 @@ def test_unknown_keys_in_the_description_are_ignored(
 def test_best_job_without_objective_metric_gives_null_objective(
     app: ModuleType, sagemaker_client: Any, description: dict[str, Any]
 ) -> None:
-    create_training_job(sagemaker_client, description)
+    create_best_training_job(sagemaker_client, description)
     del description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
 
     result = app.lambda_handler(event_of(description), None)
@@ -147,7 +127,7 @@ def test_best_job_without_objective_metric_gives_null_objective(
 def test_objective_value_of_any_number_is_kept(
     app: ModuleType, sagemaker_client: Any, description: dict[str, Any], value: float
 ) -> None:
-    create_training_job(sagemaker_client, description)
+    create_best_training_job(sagemaker_client, description)
     description["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = value
 
     assert app.lambda_handler(event_of(description), None)["objectiveValue"] == value
@@ -236,7 +216,7 @@ def test_best_training_job_without_model_artifacts_key_raises_model_artifact_not
             calls.append(kwargs)
             return response
 
-    monkeypatch.setattr(app, "sagemaker", FakeSageMaker())
+    monkeypatch.setattr(app, "_sagemaker_client", FakeSageMaker)
 
     with pytest.raises(
         best_job.ModelArtifactNotFound, match=description["BestTrainingJob"]["TrainingJobName"]

@@ -14,8 +14,7 @@ import tuning_history
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from tests.conftest import BUCKET_NAME
-from tests.unit.test_extract_model_path import create_training_job
+from tests.conftest import BUCKET_NAME, create_best_training_job
 
 RUN_PREFIX = "runs/51af3dc0-3f6c1b2e-9-d843421974ee/"
 HISTORY_KEY = f"{RUN_PREFIX}tuning/training-jobs.json"
@@ -100,7 +99,7 @@ def read_history(s3_client: Any) -> dict[str, Any]:
 def test_history_of_every_page_is_written_in_creation_order_with_failures_and_their_reasons(
     app: ModuleType, bucket: str, s3_client: Any, sagemaker_client: Any, description: dict[str, Any]
 ) -> None:
-    best = create_training_job(sagemaker_client, description)
+    best = create_best_training_job(sagemaker_client, description)
     failed = summary(description, 2, "Failed", None, FailureReason="AlgorithmError: out of memory")
     pages = [[summary(description, 1, value=1.5), failed], [summary(description, 3, value=1.1)]]
     stubber = stub_history(app, pages, description)
@@ -131,7 +130,7 @@ def test_history_of_every_page_is_written_in_creation_order_with_failures_and_th
 
 def _handle_with_describe_from_moto(app: ModuleType, evt: dict[str, Any], moto_client: Any) -> dict[str, Any]:
     """Runs the handler with the stubbed client for the list and moto's client for DescribeTrainingJob."""
-    stubbed = app.sagemaker
+    stubbed = app._sagemaker_client()
 
     class Client:
         def get_paginator(self, name: str) -> Any:
@@ -140,11 +139,12 @@ def _handle_with_describe_from_moto(app: ModuleType, evt: dict[str, Any], moto_c
         def describe_training_job(self, **kwargs: Any) -> Any:
             return moto_client.describe_training_job(**kwargs)
 
-    app.sagemaker = Client()
+    getter = app._sagemaker_client
+    app._sagemaker_client = Client
     try:
         return app.lambda_handler(evt, None)
     finally:
-        app.sagemaker = stubbed
+        app._sagemaker_client = getter
 
 
 def test_history_is_written_before_no_best_training_job_is_raised(

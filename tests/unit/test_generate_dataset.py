@@ -214,14 +214,14 @@ def test_generate_streams_through_multipart_and_writes_the_same_bytes(
     dataset_app: ModuleType, bucket: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     single_client = support.RecordingClient(s3_client)
-    monkeypatch.setattr(dataset_app, "s3", single_client)
+    monkeypatch.setattr(dataset_app, "_s3_client", lambda: single_client)
     single = dataset_app.lambda_handler(support.event_for(support.MULTIPART_INPUT, name="single-put"), None)[
         "dataset"
     ]
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
     monkeypatch.setattr(s3_stream, "PART_SIZE", support.SMALL_PART)
     client = support.RecordingClient(s3_client)
-    monkeypatch.setattr(dataset_app, "s3", client)
+    monkeypatch.setattr(dataset_app, "_s3_client", lambda: client)
     multipart = dataset_app.lambda_handler(
         support.event_for(support.MULTIPART_INPUT, name="multipart"), None
     )["dataset"]
@@ -267,7 +267,7 @@ def test_write_failure_raises_dataset_write_error_and_leaves_nothing(
     split: str,
 ) -> None:
     client = support.RecordingClient(dataset_app._s3_client(), fail=operation, key_part=key_part, nth=nth)
-    monkeypatch.setattr(dataset_app, "s3", client)
+    monkeypatch.setattr(dataset_app, "_s3_client", lambda: client)
 
     with pytest.raises(dataset_writer.DatasetWriteError) as raised:
         dataset_app.lambda_handler(support.event_for(support.MULTIPART_INPUT), None)
@@ -288,7 +288,7 @@ def test_write_failure_reports_the_original_error_when_the_abort_fails_too(
     client = support.RecordingClient(
         dataset_app._s3_client(), fail="upload_part", key_part="/validation/", nth=2, fail_abort=True
     )
-    monkeypatch.setattr(dataset_app, "s3", client)
+    monkeypatch.setattr(dataset_app, "_s3_client", lambda: client)
 
     with pytest.raises(dataset_writer.DatasetWriteError, match="internal error") as raised:
         dataset_app.lambda_handler(support.event_for(support.MULTIPART_INPUT), None)

@@ -239,7 +239,7 @@ def test_a_failing_shard_leaves_none_of_its_files_and_no_open_upload(
     )["dataset"]
     assert len(dataset["shards"]) == 3
     client = support.RecordingClient(dataset_app._s3_client(), fail=operation, key_part=key_part, nth=nth)
-    monkeypatch.setattr(dataset_app, "s3", client)
+    monkeypatch.setattr(dataset_app, "_s3_client", lambda: client)
 
     with pytest.raises(dataset_writer.DatasetWriteError, match="internal error"):
         dataset_app.lambda_handler({"shard": dataset["shards"][0], "dataset": dataset}, None)
