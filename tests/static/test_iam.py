@@ -66,7 +66,7 @@ def _required_permissions(stack: Stack, resource: str, params: dict[str, Any]) -
             ("sagemaker:CreateModelPackage", stack.arn("sagemaker", f"model-package-group/{group}")),
             ("sagemaker:CreateModelPackage", stack.arn("sagemaker", f"model-package/{group}/1")),
         ]
-    if re.fullmatch(r"arn:[a-z-]+:states:::aws-sdk:sagemaker:listTrainingJobsForHyperParameterTuningJob", resource):
+    if re.fullmatch(r"arn:[a-z-]+:states:::aws-sdk:sagemaker:listTrainingJobsFor[A-Za-z]+", resource):
         tuning_job = params["HyperParameterTuningJobName"].lower()
         return [
             (
