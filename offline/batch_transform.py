@@ -4,8 +4,9 @@ For every input object: records are lines (``SplitType: Line``) or the whole obj
 record, read as a JSON array of its CSV fields, goes through ``InputFilter``; records are sent to the model
 one by one (``SingleRecord``) or as many as fit in ``MaxPayloadInMB`` (``MultiRecord``); with
 ``JoinSource: Input`` each prediction is appended to its input record, and ``OutputFilter`` picks fields of
-the joined record; ``AssembleWith: Line`` ends every output record with a newline, ``None`` concatenates the
-responses as they come. What each response holds is the container's (``offline.container_serve``).
+the joined record; ``AssembleWith: Line`` ends every response with a newline (the container's already end
+with one), ``None`` concatenates the responses as they come. What each response holds is the container's
+(``offline.container_serve``).
 
 JSONPath filters use jsonpath-ng. SageMaker's unions of indexes and slices (``$[0,5:]``) are split into
 their parts, which jsonpath-ng evaluates one by one; an index outside the record is an error, as on SageMaker.

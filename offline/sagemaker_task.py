@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import UnknownServiceError
+
 from offline.definition import SAGEMAKER_ACTIONS, SAGEMAKER_SYNC_ACTIONS
 from offline.request_validation import operation_model, service_model
 
@@ -253,7 +255,7 @@ def sdk_error_name(service: str, code: str) -> str:
     service_name = {"sagemaker": "SageMaker"}.get(service, service[:1].upper() + service[1:])
     try:
         modelled = {shape.name for shape in service_model(service).error_shapes}
-    except Exception:
+    except UnknownServiceError:  # a service botocore does not know models no error
         modelled = set()
     if code in modelled:
         return f"{service_name}.{code if code.endswith('Exception') else code + 'Exception'}"
