@@ -4,8 +4,9 @@ For every input object: records are lines (``SplitType: Line``) or the whole obj
 record, read as a JSON array of its CSV fields, goes through ``InputFilter``; records are sent to the model
 one by one (``SingleRecord``) or as many as fit in ``MaxPayloadInMB`` (``MultiRecord``); with
 ``JoinSource: Input`` each prediction is appended to its input record, and ``OutputFilter`` picks fields of
-the joined record; ``AssembleWith: Line`` ends every output record with a newline, ``None`` concatenates the
-responses as they come.
+the joined record; ``AssembleWith: Line`` ends every response with a newline (the container's already end
+with one), ``None`` concatenates the responses as they come. What each response holds is the container's
+(``offline.container_serve``).
 
 JSONPath filters use jsonpath-ng. SageMaker's unions of indexes and slices (``$[0,5:]``) are split into
 their parts, which jsonpath-ng evaluates one by one; an index outside the record is an error, as on SageMaker.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +26,8 @@ import numpy as np
 from jsonpath_ng import parse as jsonpath_parse
 from jsonpath_ng.exceptions import JsonPathParserError
 
-from offline.xgboost_algorithm import AlgorithmFailure, client_error, format_prediction
+from offline.container_serve import Serving
+from offline.xgboost_algorithm import AlgorithmFailure, client_error
 
 DEFAULT_MAX_PAYLOAD_MB = 6
 _BRACKETS = re.compile(r"^\$\[(?P<body>[^\[\]]*)\]$")
@@ -70,11 +71,6 @@ class TransformSettings:
             raise client_error(
                 f"Content-type {self.content_type} not supported by the offline emulator "
                 "(the XGBoost container reads text/csv, libsvm, recordio-protobuf; only text/csv is emulated)"
-            )
-        if _media(self.accept) not in ("text/csv", "application/json", "application/jsonlines"):
-            raise client_error(
-                f"Accept type {self.accept} not supported. Supported types are text/csv, application/json, "
-                "application/jsonlines"
             )
         if self.split_type not in ("None", "Line"):
             raise client_error(f"SplitType {self.split_type} is not supported for text/csv input")
@@ -175,9 +171,18 @@ def mini_batches(records: list[str], settings: TransformSettings) -> list[list[i
 
 
 def transform_object(
-    body: bytes, settings: TransformSettings, predict: Callable[[list[list[str]]], np.ndarray]
+    body: bytes,
+    settings: TransformSettings,
+    predict: Callable[[list[list[str]]], np.ndarray],
+    serving: Serving,
 ) -> tuple[bytes, int]:
-    """The ``.out`` object for one input object, and its record count."""
+    """The ``.out`` object for one input object, and its record count.
+
+    Each mini-batch's response is the container's (one line a prediction, the last ended too, unless
+    selectable inference encodes it otherwise). ``AssembleWith: Line`` ends a response that does not end
+    with a newline with one; ``None`` writes the responses as they are. With ``JoinSource: Input`` or an
+    ``OutputFilter``, the response's lines are its output records (CSV).
+    """
     records = split_records(body)
     input_filter = compile_filter(settings.input_filter)
     output_filter = compile_filter(settings.output_filter)
@@ -190,34 +195,26 @@ def transform_object(
             raise AlgorithmFailure(
                 f"AlgorithmError: the model returned {len(predictions)} predictions for {len(batch)} records"
             )
-        outputs = [
-            _output_record(fields[i], p, settings, output_filter)
-            for i, p in zip(batch, predictions, strict=True)
-        ]
-        if settings.assemble_with == "Line":
-            pieces.extend(o + "\n" for o in outputs)
-        else:
-            # The container's response body, as is: SageMaker adds nothing between responses.
-            pieces.append(_response_body(outputs, settings))
+        response = serving.response(predictions, settings.accept)
+        if settings.join_source == "Input" or settings.output_filter.strip() != "$":
+            lines = response.split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            if len(lines) != len(batch):
+                raise client_error(
+                    f"the response holds {len(lines)} lines for {len(batch)} records: JoinSource and "
+                    "OutputFilter need one CSV line a record"
+                )
+            joined = [
+                output_filter(
+                    [*fields[i], *parse_record(line)]
+                    if settings.join_source == "Input"
+                    else parse_record(line)
+                )
+                for i, line in zip(batch, lines, strict=True)
+            ]
+            response = "".join(_to_csv(record) + "\n" for record in joined)
+        if settings.assemble_with == "Line" and not response.endswith("\n"):
+            response += "\n"
+        pieces.append(response)
     return "".join(pieces).encode("utf-8"), len(records)
-
-
-def _output_record(
-    record: list[str],
-    prediction: Any,
-    settings: TransformSettings,
-    output_filter: Callable[[list[str]], list[str]],
-) -> str:
-    media = _media(settings.accept)
-    value = format_prediction(prediction)
-    if settings.join_source == "Input":
-        return _to_csv(output_filter([*record, value]))
-    if media == "text/csv":
-        return _to_csv(output_filter([value]))
-    return json.dumps({"score": float(value)})
-
-
-def _response_body(outputs: list[str], settings: TransformSettings) -> str:
-    if _media(settings.accept) == "application/json" and settings.join_source != "Input":
-        return json.dumps({"predictions": [json.loads(o) for o in outputs]})
-    return "\n".join(outputs)

@@ -275,7 +275,7 @@ class Engine:
         moto_patches.install(
             self._exit,
             sagemaker_task=sagemaker_task_class(_emulator, _record_sagemaker_request),
-            sdk_task=sdk_task_class(_record_sagemaker_request),
+            sdk_task=sdk_task_class(_emulator, _record_sagemaker_request),
             retry_sleep=self._retry_sleep,
             lambdas=self.lambdas,
             on_history_event=self._live_event,

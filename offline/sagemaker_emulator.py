@@ -105,6 +105,10 @@ class LocalSageMaker:
 
     # --- dispatch ---------------------------------------------------------------------------------------
 
+    def implements(self, operation_name: str) -> bool:
+        """Whether ``call`` answers the API operation ``operation_name`` (e.g. ``CreateModel``)."""
+        return operation_name in _OPERATIONS
+
     def call(self, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Runs the API operation ``operation_name`` (e.g. ``CreateModel``) with ``params``."""
         method = _OPERATIONS.get(operation_name)

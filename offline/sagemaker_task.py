@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import UnknownServiceError
+
 from offline.definition import SAGEMAKER_ACTIONS, SAGEMAKER_SYNC_ACTIONS
-from offline.request_validation import operation_model
+from offline.request_validation import operation_model, service_model
 
 
 def json_safe(value: Any) -> Any:
@@ -241,17 +243,47 @@ def route_client_to_emulator(client: Any, emulator: Any) -> None:
 
 
 def sdk_error_name(service: str, code: str) -> str:
-    """``Service.ErrorName`` as Step Functions names an AWS SDK integration's error: the service in
-    PascalCase (SageMaker), the error code with ``Exception`` appended when it lacks it."""
+    """``Service.ErrorName`` as Step Functions names an AWS SDK integration's error.
+
+    The AWS SDK integration reports errors by the AWS SDK for Java 2.x's exception classes: an error the
+    service's API models keeps its shape name with ``Exception`` appended (``ResourceNotFound`` ->
+    ``SageMaker.ResourceNotFoundException``); every other code (ThrottlingException, ValidationException,
+    InternalFailure...) is the service's base class, ``SageMaker.SageMakerException``. (The optimized
+    integration names the same errors after the 1.x classes instead: ``SageMaker.AmazonSageMakerException``,
+    see ``sagemaker_error_name``.) moto's engine, LocalStack's, names them the same way.
+    """
     service_name = {"sagemaker": "SageMaker"}.get(service, service[:1].upper() + service[1:])
-    return f"{service_name}.{code if code.endswith('Exception') else code + 'Exception'}"
+    try:
+        modelled = {shape.name for shape in service_model(service).error_shapes}
+    except UnknownServiceError:  # a service botocore does not know models no error
+        modelled = set()
+    if code in modelled:
+        return f"{service_name}.{code if code.endswith('Exception') else code + 'Exception'}"
+    return f"{service_name}.{service_name}Exception"
 
 
-def sdk_task_class(record: Callable[[SageMakerRequest], None]) -> type:
+def sdk_error_cause(service: str, error: Any) -> str:
+    """The cause text of an AWS SDK integration's error, as the Java 2.x SDK words its exceptions."""
+    response = getattr(error, "response", None) or {}
+    info = response.get("Error") or {}
+    metadata = response.get("ResponseMetadata") or {}
+    service_name = {"sagemaker": "SageMaker"}.get(service, service)
+    details = ", ".join(
+        [
+            f"Service: {service_name}",
+            f"Status Code: {metadata.get('HTTPStatusCode', 400)}",
+            f"Request ID: {metadata.get('RequestId') or uuid.uuid4()}",
+        ]
+    )
+    return f"{info.get('Message', str(error))} ({details})"
+
+
+def sdk_task_class(emulator: Callable[[], Any], record: Callable[[SageMakerRequest], None]) -> type:
     """The task state class for ``arn:aws:states:::aws-sdk:*``: moto's, with SageMaker requests checked
     against the API's input shape first (as ``LocalSageMaker`` checks the optimized integration's) and
-    errors named as Step Functions names them. Calls reach moto's backends (for SageMaker: the model
-    registry, which moto keeps)."""
+    errors named as Step Functions names them. A SageMaker call the emulator implements
+    (ListTrainingJobsForHyperParameterTuningJob) is answered by ``emulator()``, which holds the jobs; the
+    others reach moto's backends (CreateModelPackage: the model registry, which moto keeps)."""
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
@@ -267,8 +299,9 @@ def sdk_task_class(record: Callable[[SageMakerRequest], None]) -> type:
         def _from_error(self, env: Any, ex: Exception) -> Any:
             if isinstance(ex, ClientError):
                 code = (ex.response.get("Error") or {}).get("Code", "") or "Unknown"
-                error = sdk_error_name(self.resource.api_name, code)
-                return self._get_task_failure_event(env=env, error=error, cause=sagemaker_error_cause(ex))
+                service = self.resource.api_name
+                error = sdk_error_name(service, code)
+                return self._get_task_failure_event(env=env, error=error, cause=sdk_error_cause(service, ex))
             return super()._from_error(env=env, ex=ex)
 
         def _eval_service_task(
@@ -277,9 +310,13 @@ def sdk_task_class(record: Callable[[SageMakerRequest], None]) -> type:
             if self.resource.api_name == "sagemaker":
                 operation = self._operation_name()
                 record(request_of(env, self.resource.resource_arn, operation, normalised_parameters))
-                errors = request_errors(self._operation_name(), normalised_parameters)
+                errors = request_errors(operation, normalised_parameters)
                 if errors:
-                    raise validation_exception(self._operation_name(), validation_message(errors))
+                    raise validation_exception(operation, validation_message(errors))
+                if emulator().implements(operation):
+                    response = emulator().call(operation, copy.deepcopy(normalised_parameters))
+                    env.stack.append(json_safe(response or {}))
+                    return
             super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
             if env.stack:
                 env.stack.append(json_safe(env.stack.pop()))

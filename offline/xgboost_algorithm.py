@@ -368,6 +368,7 @@ class LoadedModel:
 
     boosters: list[xgb.Booster]
     objective: str | None
+    num_class: str = ""  # the saved config's learner_model_param, as serve.py reads it
 
     def num_features(self) -> int:
         return self.boosters[0].num_features()
@@ -407,8 +408,9 @@ def load_model(tarball: bytes) -> LoadedModel:
         booster.set_param("nthread", DEFAULT_NTHREAD)
         boosters.append(booster)
     config = json.loads(boosters[0].save_config())
-    objective = config.get("learner", {}).get("objective", {}).get("name")
-    return LoadedModel(boosters, objective)
+    learner = config.get("learner", {})
+    objective = learner.get("objective", {}).get("name")
+    return LoadedModel(boosters, objective, str(learner.get("learner_model_param", {}).get("num_class", "")))
 
 
 # --- inference -----------------------------------------------------------------------------------------

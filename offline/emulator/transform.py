@@ -12,6 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from offline import batch_transform
 from offline import xgboost_algorithm as algorithm
+from offline.container_rules import version_from_image
+from offline.container_serve import Serving
 from offline.emulator.core import MAX_FAILURE_REASON, Store, split_s3_uri
 from offline.emulator.core import now as _now
 from offline.request_validation import client_error, validation_exception
@@ -86,6 +88,18 @@ class TransformJobs:
             settings = batch_transform.TransformSettings.from_request(description)
             settings.check()
             booster = self._load_booster(model)
+            container = model.get("PrimaryContainer") or {}
+            try:
+                version = version_from_image(container.get("Image", ""))
+            except ValueError as e:
+                raise algorithm.client_error(str(e)) from None
+            serving = Serving(
+                objective=booster.objective,
+                num_class=booster.num_class,
+                version=version,
+                environment=container.get("Environment") or {},
+            )
+            serving.accept(settings.accept)  # the container refuses an Accept it does not know
             uri = description["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
             bucket, prefix = split_s3_uri(uri)
             try:
@@ -109,7 +123,7 @@ class TransformJobs:
                     if compression == "Gzip":
                         body = gzip.decompress(body)
                     output, count = batch_transform.transform_object(
-                        body, settings, lambda rows: algorithm.predict_csv(booster, rows)
+                        body, settings, lambda rows: algorithm.predict_csv(booster, rows), serving
                     )
                 except algorithm.AlgorithmFailure as failure:
                     # SageMaker uploads the outputs of the objects that succeeded and fails the job.

@@ -141,10 +141,43 @@ def test_assemble_with_none_concatenates_single_record_responses(
     request["TransformOutput"]["AssembleWith"] = "None"
     space.sagemaker.create_transform_job(**request)
     body = space.get(f"s3://{space.bucket}/glued/test.csv.out").decode()
-    # One response per record, each the bare prediction: nothing separates them (a known pitfall).
+    # One response per record, written as it comes: the container ends each with a newline (serve.py line
+    # 242, batch mode), str() of the prediction widened to a Python float.
     predictions = booster.predict(xgb.DMatrix(np.array([row[1:] for row in space.test], dtype=np.float32)))
-    # The container writes str() of each prediction widened to a Python float (serve.py, batch mode).
-    assert body == "".join(str(float(p)) for p in predictions)
+    assert body == "".join(f"{float(p)}\n" for p in predictions)
+
+
+def test_a_models_selectable_inference_output_is_encoded_by_accept(
+    best_model: tuple[Workspace, str, xgb.Booster],
+) -> None:
+    space, name, booster = best_model
+    model = space.sagemaker.describe_model(ModelName=name)
+    selected = f"{name}-sel"[:63]
+    request = model_request(selected, model["PrimaryContainer"]["ModelDataUrl"])
+    request["PrimaryContainer"]["Environment"] = {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_score"}
+    space.sagemaker.create_model(**request)
+    dataset = {**space.dataset, "transformOutputUri": f"s3://{space.bucket}/selected/"}
+    transform = transform_request(dataset, selected, "selected-" + uuid.uuid4().hex[:6])
+    transform["TransformOutput"]["Accept"] = "application/jsonlines"
+    space.sagemaker.create_transform_job(**transform)
+    job = space.sagemaker.describe_transform_job(TransformJobName=transform["TransformJobName"])
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    body = space.get(f"s3://{space.bucket}/selected/test.csv.out").decode()
+    predictions = booster.predict(xgb.DMatrix(np.array([row[1:] for row in space.test], dtype=np.float32)))
+    assert body == "".join(f'{{"predicted_score": {float(p)}}}\n' for p in predictions)
+
+
+def test_an_accept_type_the_container_does_not_know_fails_the_transform_job(
+    best_model: tuple[Workspace, str, xgb.Booster],
+) -> None:
+    space, name, _ = best_model
+    dataset = {**space.dataset, "transformOutputUri": f"s3://{space.bucket}/plain-text/"}
+    request = transform_request(dataset, name, "text-" + uuid.uuid4().hex[:6])
+    request["TransformOutput"]["Accept"] = "text/plain"
+    space.sagemaker.create_transform_job(**request)
+    job = space.sagemaker.describe_transform_job(TransformJobName=request["TransformJobName"])
+    assert job["TransformJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: Accept type text/plain is not supported.")
 
 
 def test_a_failed_transform_job_can_be_injected_by_name(

@@ -40,9 +40,20 @@ def test_every_training_job_failing_fails_the_tuning_state_with_sagemakers_reaso
     result = engine.run(SMALL_INPUT)
 
     assert result.status == "FAILED"
-    assert result.states_entered() == [*path_to(TUNING), "Tuning Failed"]
+    assert result.states_entered() == [
+        *path_to(TUNING),
+        "Read Training Job Failure",
+        "Training Job Failure Found?",
+        "First Failed Training Job",
+        "Describe Tuning Failure",
+        "Tuning Failed",
+    ]
     assert result.error == "States.TaskFailed"
-    description = json.loads(result.cause)  # the DescribeHyperParameterTuningJob response
+    # The first failed training job's reason, then the DescribeHyperParameterTuningJob response.
+    training, _, description_text = result.cause.partition(" | The tuning job, as SageMaker describes it: ")
+    description = json.loads(description_text)
+    assert training.startswith(f"Training job {description['HyperParameterTuningJobName']}-001-")
+    assert training.endswith(" failed: AlgorithmError: out of memory")
     assert description["HyperParameterTuningJobStatus"] == "Failed"
     assert "No training job succeeded" in description["FailureReason"]
     assert description["TrainingJobStatusCounters"]["NonRetryableError"] == 3
@@ -149,6 +160,7 @@ def test_tuning_job_name_over_32_characters_fails_with_sagemakers_validation_mes
     path = broken_definition(
         '"HyperParameterTuningJobName.$": "$.dataset.tuningJobName"',
         '"HyperParameterTuningJobName.$": "States.Format(\'{}-tuning\', $.dataset.tuningJobName)"',
+        times=2,  # the tuning state and Read Training Job Failure, which the refused create never reaches
     )
     engine = make_engine(definition_path=path)
 

@@ -151,12 +151,19 @@ def test_every_task_retries_and_catches_everything_into_a_fail_state(
                 )
                 assert states["Generate Dataset Shards"]["Next"] == "Check Dataset Shards"
                 continue
+            if (name, catcher["Next"]) == ("HyperparameterTuning (XGBoost)", "Read Training Job Failure"):
+                # Reads the failed training jobs' reason on the way to Tuning Failed (checked below).
+                continue
             assert target["Type"] == "Fail", (
                 f"{name} catches {catcher['ErrorEquals']} into a {target['Type']}"
             )
             # The Fail state reads the error where the catcher put it: the ResultPath applied and the
             # paths read as moto's engine does (jsonpath-ng's update_or_create, its extract_json).
             error = {"Error": "E", "Cause": "C"}
+            if "ResultPath" in catcher and catcher["ResultPath"] is None:
+                # The input goes on unchanged: Read Training Job Failure keeps the tuning job's error.
+                assert (name, catcher["Next"]) == ("Read Training Job Failure", "Tuning Failed"), name
+                continue
             caught = parse(catcher.get("ResultPath", "$")).update_or_create({"input": {}}, error)
             for key, expected in (("ErrorPath", "E"), ("CausePath", "C")):
                 path = target.get(key)
@@ -231,6 +238,73 @@ def test_sagemaker_create_tasks_never_retry_task_failures(state_machine_definiti
         (quota,) = [c for c in task["Catch"] if over in c["ErrorEquals"]]
         assert task["Catch"].index(quota) == 0 and quota["Next"] == "SageMaker Quota Exceeded", name
         assert all(retrier.get("JitterStrategy") == "FULL" for retrier in task["Retry"]), name
+
+
+def _sagemaker_error_names_step_functions_raises(resource: str) -> set[str]:
+    """The ``SageMaker.*`` error names a SageMaker task of this integration can fail with.
+
+    Step Functions names a service's errors after the AWS SDK for Java's exception classes ("AWS SDK service
+    integrations" and "Handling errors" in the Step Functions Developer Guide: ``ServiceName.ExceptionName``,
+    ``Exception`` appended): each error SageMaker's API models keeps its shape's name (botocore's model
+    lists the same shapes), and every other code (ThrottlingException, ValidationException, internal
+    errors) is the SDK's base class: ``AmazonSageMakerException`` (SDK 1.x) for the optimized integration,
+    ``SageMakerException`` (SDK 2.x) for the AWS SDK integration, whose classes are 2.x's. No
+    ``SageMaker.ThrottlingException`` is ever raised: a retrier naming it would never fire.
+    """
+    import botocore.session
+
+    modelled = botocore.session.get_session().get_service_model("sagemaker").error_shapes
+    names = {f"SageMaker.{shape.name.removesuffix('Exception')}Exception" for shape in modelled}
+    base = "SageMakerException" if ":states:::aws-sdk:sagemaker:" in resource else "AmazonSageMakerException"
+    return names | {f"SageMaker.{base}"}
+
+
+def test_sagemaker_tasks_retry_and_catch_only_error_names_step_functions_raises(
+    state_machine_definition: dict[str, Any],
+) -> None:
+    sagemaker = {
+        name: task
+        for name, task in _tasks(state_machine_definition).items()
+        if re.search(r":states:::(aws-sdk:)?sagemaker:", task["Resource"])
+    }
+    sdk = {name for name, task in sagemaker.items() if ":aws-sdk:" in task["Resource"]}
+    assert sdk == {"Register Model", "Read Training Job Failure"}
+    for name, task in sagemaker.items():
+        raised = _sagemaker_error_names_step_functions_raises(task["Resource"])
+        handlers = task.get("Retry", []) + task.get("Catch", [])
+        named = {e for handler in handlers for e in handler["ErrorEquals"] if e.startswith("SageMaker.")}
+        assert named <= raised, f"{name} names {named - raised}, which its integration never raises"
+        retried = {e for retrier in task.get("Retry", []) for e in retrier["ErrorEquals"]}
+        base = "SageMaker.SageMakerException" if name in sdk else "SageMaker.AmazonSageMakerException"
+        assert base in retried, f"{name} does not retry throttling ({base})"
+
+
+def test_only_a_failed_tuning_job_reads_its_training_jobs_and_every_way_ends_in_tuning_failed(
+    state_machine_definition: dict[str, Any],
+) -> None:
+    states = state_machine_definition["States"]
+    tuning = states["HyperparameterTuning (XGBoost)"]
+    nexts = [(catcher["ErrorEquals"], catcher["Next"]) for catcher in tuning["Catch"]]
+    # States.TaskFailed matches every error but States.Timeout: the API errors go straight to the Fail
+    # state first, so only a job that ended Failed or Stopped (States.TaskFailed itself) is read.
+    read_at = nexts.index((["States.TaskFailed"], "Read Training Job Failure"))
+    before = {error for errors, _ in nexts[:read_at] for error in errors}
+    create_errors = _sagemaker_error_names_step_functions_raises(tuning["Resource"])
+    assert before >= create_errors - {"SageMaker.ConflictException", "SageMaker.ResourceNotFoundException"}
+    read = states["Read Training Job Failure"]
+    assert read["Resource"].endswith(":states:::aws-sdk:sagemaker:listTrainingJobsForHyperParameterTuningJob")
+    assert read["Parameters"]["StatusEquals"] == "Failed"
+    # A failed read keeps the tuning job's error (ResultPath null) and ends in the same Fail state.
+    assert read["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Tuning Failed"}]
+    seen, todo = set(), ["Read Training Job Failure"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += _transitions(states[name])
+    ends = {name for name in seen if states[name]["Type"] == "Fail"}
+    assert ends == {"Tuning Failed"}
 
 
 def test_lambda_tasks_retry_the_transient_lambda_errors(state_machine_definition: dict[str, Any]) -> None:

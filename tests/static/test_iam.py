@@ -66,6 +66,14 @@ def _required_permissions(stack: Stack, resource: str, params: dict[str, Any]) -
             ("sagemaker:CreateModelPackage", stack.arn("sagemaker", f"model-package-group/{group}")),
             ("sagemaker:CreateModelPackage", stack.arn("sagemaker", f"model-package/{group}/1")),
         ]
+    if re.fullmatch(r"arn:[a-z-]+:states:::aws-sdk:sagemaker:listTrainingJobsFor[A-Za-z]+", resource):
+        tuning_job = params["HyperParameterTuningJobName"].lower()
+        return [
+            (
+                "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                stack.arn("sagemaker", f"hyper-parameter-tuning-job/{tuning_job}"),
+            )
+        ]
     match = re.fullmatch(r"arn:[a-z-]+:states:::([a-z]+):([A-Za-z]+)(\.sync)?", resource)
     assert match, f"unknown integration {resource}: add its IAM actions to this test"
     service, action, sync = match.groups()
@@ -149,6 +157,24 @@ def test_state_machine_role_allows_every_call_of_the_definition(
     ]
     assert missing == []
     assert not [s for s in statements if s.get("Effect") == "Deny"], "a Deny would need evaluating here"
+
+
+def test_state_machine_role_allows_reading_a_failed_tuning_jobs_training_jobs_of_this_stack_only(
+    console_run: Run, state_machine_definition: dict[str, Any]
+) -> None:
+    # Read Training Job Failure runs only when the tuning job failed: its request, for this run's job.
+    stack = console_run.stack
+    state = state_machine_definition["States"]["Read Training Job Failure"]
+    resource = state["Resource"].replace("${Partition}", stack.partition)
+    params = {key: value for key, value in state["Parameters"].items() if not key.endswith(".$")}
+    params["HyperParameterTuningJobName"] = console_run.output["dataset"]["tuningJobName"]
+    statements = role_statements(stack, "StateMachineRole")
+
+    needed = _required_permissions(stack, resource, params)
+
+    assert needed and all(allowing_statements(statements, action, arn) for action, arn in needed)
+    other = stack.arn("sagemaker", "hyper-parameter-tuning-job/0badc0de-nightly-0123456789ab")
+    assert not allowing_statements(statements, "sagemaker:ListTrainingJobsForHyperParameterTuningJob", other)
 
 
 def test_state_machine_may_pass_only_the_sagemaker_execution_role_only_to_sagemaker(console_run: Run) -> None:
