@@ -38,6 +38,7 @@ STAR_RESOURCE_ACTIONS = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "sagemaker:ListTags",
+    "sagemaker:ListHyperParameterTuningJobs",
     "ecr:GetAuthorizationToken",
     "cloudwatch:PutMetricData",
 }
