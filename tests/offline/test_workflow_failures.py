@@ -130,7 +130,9 @@ def test_misspelled_jsonpath_fails_the_run_naming_the_path_and_the_state(
     broken_definition: Callable[..., Any],
     sagemaker_events: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    engine = make_engine(definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"'))
+    engine = make_engine(
+        definition_path=broken_definition('"$.dataset.trainUri"', '"$.dataset.trainUrl"', times=2)
+    )
 
     result = engine.run(SMALL_INPUT)
 
@@ -149,6 +151,7 @@ def test_tuning_job_name_over_32_characters_fails_with_sagemakers_validation_mes
     path = broken_definition(
         '"HyperParameterTuningJobName.$": "$.dataset.tuningJobName"',
         '"HyperParameterTuningJobName.$": "States.Format(\'{}-tuning\', $.dataset.tuningJobName)"',
+        times=2,  # the cold and the warm-started tuning state
     )
     engine = make_engine(definition_path=path)
 
