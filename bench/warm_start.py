@@ -113,8 +113,6 @@ def measure(
             repetitions.append({"seed": seed, "target": round(target, 5), "cold": cold, "warm": warm})
             log(f"warm start seed {seed}: jobs to within 2%: cold {counts['cold']}, warm {counts['warm']}")
             earlier = cold
-    cold_jobs = [r["cold"]["jobs_to_target"] for r in repetitions]
-    warm_jobs = [r["warm"]["jobs_to_target"] for r in repetitions]
     return {
         "description": "training jobs launched until the best validation:rmse so far is within 2% of the "
         "cold run's best, cold against warm-started (TransferLearning) from the previous seed's cold run; "
@@ -124,11 +122,22 @@ def measure(
         "data": data or "the execution input's defaults",
         "parameters": parameters,
         "runs": repetitions,
-        "cold_jobs_to_target": summary(cold_jobs, digits=1),
-        "warm_jobs_to_target": summary(warm_jobs, digits=1),
-        "warm_reached_target": sum(r["warm"]["reached_target"] for r in repetitions),
-        "warm_total_jobs": summary([len(r["warm"]["objectives"]) for r in repetitions], digits=1),
-        "cold_total_jobs": summary([len(r["cold"]["objectives"]) for r in repetitions], digits=1),
+        **summarize(repetitions),
         "seconds": round(time.monotonic() - started, 1),
         "machine": machine(started_load),
     }
+
+
+def summarize(repetitions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The medians of the repetitions: jobs to the target, jobs run, best objective and test RMSE."""
+    figures: dict[str, Any] = {}
+    for kind in ("cold", "warm"):
+        runs = [r[kind] for r in repetitions]
+        figures[f"{kind}_jobs_to_target"] = summary([r["jobs_to_target"] for r in runs], digits=1)
+        figures[f"{kind}_total_jobs"] = summary([len(r["objectives"]) for r in runs], digits=1)
+        figures[f"{kind}_best_objective"] = summary(
+            [min(v for v in r["objectives"] if v is not None) for r in runs], digits=5
+        )
+        figures[f"{kind}_test_rmse"] = summary([r["test_rmse"] for r in runs], digits=5)
+    figures["warm_reached_target"] = sum(r["warm"]["reached_target"] for r in repetitions)
+    return figures
