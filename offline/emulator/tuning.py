@@ -21,7 +21,7 @@ from offline.emulator.core import DEFAULT_LIST_MAX_RESULTS, MAX_FAILURE_REASON, 
 from offline.emulator.core import now as _now
 from offline.emulator.training import TrainingJob, TrainingJobs
 from offline.emulator.tuning_plan import TuningPlan, check_channels, tuning_plan
-from offline.emulator.tuning_warm_start import seed_trials, warm_start_parents
+from offline.emulator.tuning_warm_start import overall_best, search_seed, seed_trials, warm_start_parents
 from offline.request_validation import client_error, validation_exception
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -112,7 +112,7 @@ class TuningJobs:
             pruner = optuna.pruners.NopPruner()
         study = optuna.create_study(
             direction="maximize" if plan.maximize else "minimize",
-            sampler=hpo.make_sampler(plan.strategy, plan.seed, plan.space),
+            sampler=hpo.make_sampler(plan.strategy, search_seed(plan.seed, job.request), plan.space),
             pruner=pruner,
         )
         study.add_trials(job.seeds)
@@ -309,6 +309,9 @@ class TuningJobs:
                 response["FailureReason"] = job.failure_reason
             if job.request.get("WarmStartConfig"):
                 response["WarmStartConfig"] = copy.deepcopy(job.request["WarmStartConfig"])
+                overall = overall_best(self.store, job)
+                if overall is not None:
+                    response["OverallBestTrainingJob"] = self._summary(*overall)
             return response
 
     def _summary(self, job: TuningJob, training_job: TrainingJob) -> dict[str, Any]:

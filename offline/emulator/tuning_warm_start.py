@@ -9,6 +9,7 @@ the emulator's own tuning jobs: it keeps them for the life of the process, so a 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,38 @@ def _check_hyperparameters(
             f"{changes} changes from the parent tuning job {parent_name} (tunable to static, or a static "
             f"value changed): at most {MAX_STATIC_CHANGES} are allowed"
         )
+
+
+def overall_best(store: Store, job: TuningJob) -> tuple[TuningJob, Any] | None:
+    """IdenticalDataAndAlgorithm: the best training job of this tuning job and its parents together, with the
+    tuning job that ran it (DescribeHyperParameterTuningJob's OverallBestTrainingJob; the type's
+    description in the guide). None for another type, or before any job has an objective."""
+    config = job.request.get("WarmStartConfig") or {}
+    if config.get("WarmStartType") != "IdenticalDataAndAlgorithm":
+        return None
+    owners = []
+    for item in config["ParentHyperParameterTuningJobs"]:
+        parent = store.tuning_jobs.get(item["HyperParameterTuningJobName"].lower())
+        if parent is not None:
+            owners.append(parent)
+    owners.append(job)  # last: a tie goes to the earlier job
+    candidates = [(owner, store.training_jobs[owner.best]) for owner in owners if owner.best is not None]
+    candidates = [(owner, training) for owner, training in candidates if training.objective is not None]
+    if not candidates:
+        return None
+    sign = -1.0 if job.plan.maximize else 1.0
+    return min(candidates, key=lambda pair: sign * pair[1].objective)
+
+
+def search_seed(seed: int | None, request: dict[str, Any]) -> int | None:
+    """The sampler's seed: RandomSeed, mixed with the parents' names when warm-started. The parents were
+    seeded with the same RandomSeed: unmixed, the new search would draw their first random configurations
+    again (Optuna's random draws do not depend on the trials it was given). Still reproducible."""
+    config = request.get("WarmStartConfig")
+    if seed is None or not config:
+        return seed
+    names = sorted(p["HyperParameterTuningJobName"].lower() for p in config["ParentHyperParameterTuningJobs"])
+    return int(hashlib.sha256(f"{seed}|{'|'.join(names)}".encode()).hexdigest()[:8], 16)
 
 
 def seed_trials(store: Store, parents: list[TuningJob], plan: TuningPlan) -> list[Any]:

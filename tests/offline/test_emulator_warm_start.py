@@ -123,6 +123,41 @@ def test_several_parents_seed_the_search_together(
     assert len(trials) == len(completed)
 
 
+def test_identical_data_and_algorithm_reports_the_best_job_over_the_parents_too(
+    parent: tuple[Workspace, dict[str, Any]],
+) -> None:
+    space, described = parent
+    name = described["HyperParameterTuningJobName"]
+
+    child = space.tune(child_request(space, [name], "IdenticalDataAndAlgorithm"))
+    transfer = space.tune(child_request(space, [name]))
+
+    bests = [described["BestTrainingJob"], child["BestTrainingJob"]]
+    best = min(bests, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+    assert child["OverallBestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+    assert child["OverallBestTrainingJob"]["TuningJobName"] == best["TuningJobName"]
+    # BestTrainingJob stays the job's own; TransferLearning reports no overall best.
+    assert child["BestTrainingJob"]["TuningJobName"] == child["HyperParameterTuningJobName"]
+    assert "OverallBestTrainingJob" not in transfer
+
+
+def test_a_warm_started_search_does_not_draw_its_parents_random_configurations_again(
+    parent: tuple[Workspace, dict[str, Any]],
+) -> None:
+    space, described = parent
+    name = described["HyperParameterTuningJobName"]
+    tried = {tuple(sorted(s["TunedHyperParameters"].items())) for s in space.training_jobs(name)}
+
+    child = space.tune(child_request(space, [name]))
+
+    again = [
+        s["TrainingJobName"]
+        for s in space.training_jobs(child["HyperParameterTuningJobName"])
+        if tuple(sorted(s["TunedHyperParameters"].items())) in tried
+    ]
+    assert again == []
+
+
 def test_an_unknown_parent_is_not_found(parent: tuple[Workspace, dict[str, Any]]) -> None:
     space, _ = parent
     code, message = refusal(space, child_request(space, ["never-created-1"]))
