@@ -4,7 +4,8 @@ Sections (``--only`` picks some): ``quality`` (test RMSE over the noise floor, t
 ours, and the training jobs it used), ``real_data`` (the default configuration against plain XGBoost with
 early stopping on public data sets), ``offline_run`` (wall time of the default offline run), ``datagen``
 (rows per second and peak memory of the generate_dataset handler), ``cold_start`` (handler import time
-against ``import boto3``). Each section records its figures, its repetitions, the medians and the machine it
+against ``import boto3``), ``warm_start`` (training jobs to come within 2% of a cold run's best, cold and
+warm-started). Each section records its figures, its repetitions, the medians and the machine it
 ran on. ``--quick`` runs fewer repetitions (for a look, not for the record). Progress goes to stderr.
 """
 
@@ -19,11 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, datagen, offline_run, quality, real_data
+from bench import cold_start, datagen, offline_run, quality, real_data, warm_start
 from bench.common import ROOT, machine
 
 RESULTS_FILE = ROOT / "bench" / "results.json"
-SECTIONS = ("quality", "real_data", "offline_run", "datagen", "cold_start")
+SECTIONS = ("quality", "real_data", "offline_run", "datagen", "cold_start", "warm_start")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -54,6 +55,11 @@ def run_sections(
         ),
         "cold_start": lambda: cold_start.measure(
             cold_start.QUICK_ROUNDS if quick else cold_start.DEFAULT_ROUNDS, log=log
+        ),
+        "warm_start": lambda: warm_start.measure(
+            warm_start.QUICK_SEEDS if quick else warm_start.DEFAULT_SEEDS,
+            data=warm_start.QUICK_DATA if quick else None,
+            log=log,
         ),
     }
     results: dict[str, dict[str, Any]] = {}
@@ -194,6 +200,18 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, 
             if entry.get("ratio_to_reference") is not None and entry["reference"] != cold_start.BASELINE:
                 figure += f"; {entry['ratio_to_reference']:.2f}x of {entry['reference']}"
             rows.append((f"cold start: {name}", figure, target, _mark(entry.get("meets_target"))))
+    if "warm_start" in results:
+        w = results["warm_start"]
+        n = w["repetitions"]
+        for kind in ("cold", "warm"):
+            rows.append(
+                (
+                    f"warm start: {kind} run, training jobs to within 2% of the cold best",
+                    f"{w[f'{kind}_jobs_to_target']['median']:g} (median of {n} seeds)",
+                    "",
+                    "",
+                )
+            )
     return rows
 
 

@@ -69,6 +69,23 @@ class TunedParameter:
         number = 1.0 - float(sampled) if self.scaling == "ReverseLogarithmic" else float(sampled)
         return repr(min(max(number, self.low), self.high))
 
+    def trial_param(self, text: str | None) -> Any:
+        """The inverse of ``value``: a training job's hyperparameter as a trial of this range holds it,
+        or None when it lies outside the range (or is not of its kind)."""
+        if text is None:
+            return None
+        if self.kind == "Categorical":
+            return text if text in self.values else None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if not self.low <= number <= self.high:
+            return None
+        if self.kind == "Integer":
+            return int(number) if number.is_integer() else None
+        return 1.0 - number if self.scaling == "ReverseLogarithmic" else number
+
 
 def search_space(parameter_ranges: Mapping[str, Any] | None, strategy: str) -> list[TunedParameter]:
     """The tuned hyperparameters of ``ParameterRanges``, checked as SageMaker checks them."""
@@ -140,6 +157,22 @@ def _numeric(item: Mapping[str, Any], kind: str) -> TunedParameter:
     return TunedParameter(
         name=name, kind=kind, scaling="Linear" if scaling == "Auto" else scaling, low=low, high=high
     )
+
+
+def warm_start_trials(
+    space: Sequence[TunedParameter], evaluated: Sequence[tuple[Mapping[str, str], float]]
+) -> list[FrozenTrial]:
+    """Finished trials of ``space`` from earlier training jobs' (hyperparameters, final objective): what a
+    warm-started search starts from. A job with a hyperparameter outside this space's range (or without it)
+    is left out: its objective says nothing about a point the search may choose."""
+    distributions = {p.name: p.distribution() for p in space}
+    trials = []
+    for hyperparameters, objective in evaluated:
+        params = {p.name: p.trial_param(hyperparameters.get(p.name)) for p in space}
+        if any(value is None for value in params.values()):
+            continue
+        trials.append(optuna.trial.create_trial(params=params, distributions=distributions, value=objective))
+    return trials
 
 
 def grid_size(space: Sequence[TunedParameter]) -> int:

@@ -10,8 +10,8 @@ does. Every request is validated against botocore's input shape, maxima and patt
 (``offline.request_validation``). Errors are ``botocore.exceptions.ClientError`` with SageMaker's codes.
 
 Where SageMaker's behaviour is documented or widely reported, it is followed (comments name the source
-where it matters); where the emulator cannot follow (an algorithm other than XGBoost, manifests, warm
-start), the request is refused with a ValidationException saying so.
+where it matters); where the emulator cannot follow (an algorithm other than XGBoost, manifests), the
+request is refused with a ValidationException saying so.
 
 The work is done in ``offline.emulator``, one module per job type (tuning, training, models, transform),
 with the state they share in ``offline.emulator.core`` and the test hooks in ``offline.emulator.faults``;
@@ -44,6 +44,7 @@ _OPERATIONS = {
     "CreateHyperParameterTuningJob": "create_hyper_parameter_tuning_job",
     "DescribeHyperParameterTuningJob": "describe_hyper_parameter_tuning_job",
     "ListTrainingJobsForHyperParameterTuningJob": "list_training_jobs_for_hyper_parameter_tuning_job",
+    "ListHyperParameterTuningJobs": "list_hyper_parameter_tuning_jobs",
     "StopHyperParameterTuningJob": "stop_hyper_parameter_tuning_job",
     "DescribeTrainingJob": "describe_training_job",
     "CreateModel": "create_model",
@@ -131,6 +132,9 @@ class LocalSageMaker:
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
         return self._tuning.list_training_jobs(**request)
+
+    def list_hyper_parameter_tuning_jobs(self, **request: Any) -> dict[str, Any]:
+        return self._tuning.list_tuning_jobs(**request)
 
     def stop_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
         return self._tuning.stop(**request)

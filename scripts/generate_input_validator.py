@@ -114,6 +114,8 @@ def _allowed(spec: dict[str, Any], defs: dict[str, Any]) -> str:
         return f"{low:,} - {high:,}"
     if spec.get("type") == "boolean":
         return "`true`, `false`"
+    if spec.get("type") == "array":
+        return f"{spec['minItems']} - {spec['maxItems']} items"
     if "pattern" in spec:
         return "`s3://<bucket>/<key>`"
     return ""

@@ -26,7 +26,7 @@ from dataset_writer import (
 )
 from execution_input import InvalidExecutionInput, validate_execution_input
 from friedman import MAX_LABELLED_LINE_BYTES
-from naming import Execution, parse_execution, run_name
+from naming import Execution, parse_execution, run_name, stack_token
 from run_config import (
     ConfigurationError,
     build_config,
@@ -37,6 +37,7 @@ from run_config import (
     with_training_volume,
 )
 from shard_check import check_shards
+from warm_start import warm_start_config
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -47,6 +48,11 @@ logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 @functools.cache
 def _s3_client() -> Any:
     return boto3.client("s3")
+
+
+@functools.cache
+def _sagemaker_client() -> Any:
+    return boto3.client("sagemaker")
 
 
 def _bucket() -> str:
@@ -84,6 +90,17 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         parse_search(event.get("search")),
         own_data="data" in execution_input,
     )
+    if "warmStart" in execution_input:
+        # Present only when asked for: the state machine chooses the warm-started tuning state on it.
+        tuning = config["tuning"]
+        config["warmStart"] = warm_start_config(
+            _sagemaker_client(),
+            execution_input["warmStart"],
+            stack_token(),
+            tuning["HyperParameterTuningJobObjective"],
+            tuning["ResourceLimits"]["MaxNumberOfTrainingJobs"],
+        )
+        logger.info("warm start checked", extra={"warmStart": config["warmStart"]})
     if "data" in execution_input:
         dataset = prepare_own_data(bucket, execution, execution_input["data"])
         volume = training_volume_gb(dataset["bytes"]["train"], dataset["bytes"]["validation"], 1, 1)

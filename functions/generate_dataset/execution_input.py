@@ -120,6 +120,17 @@ def describe(error: Any) -> str:
             f"{where} must be the URI of one S3 object, s3://<bucket>/<key> (bucket name in lower case, key "
             f"not ending in /), got {_show(value)}"
         )
+    if rule == "pattern" and path.startswith("warmStart.parents"):
+        return (
+            f"{where} must be a tuning job name (letters, digits and single or repeated hyphens inside, "
+            f'at most 32 characters) or "previous", got {_show(value)}'
+        )
+    if rule == "minItems":
+        return f"{where} must list at least {expected}, got none"
+    if rule == "maxItems":
+        return f"{where} must list at most {expected} (SageMaker's limit of parents), got {len(value)}"
+    if rule == "uniqueItems":
+        return f"{where} must not name a job twice, got {_show(value)}"
     if rule == "maxLength":
         return f"{where} must be at most {expected} characters long, got {len(str(value))}"
     if rule == "not" and not path and isinstance(value, Mapping):

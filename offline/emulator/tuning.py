@@ -21,6 +21,7 @@ from offline.emulator.core import DEFAULT_LIST_MAX_RESULTS, MAX_FAILURE_REASON, 
 from offline.emulator.core import now as _now
 from offline.emulator.training import TrainingJob, TrainingJobs
 from offline.emulator.tuning_plan import TuningPlan, check_channels, tuning_plan
+from offline.emulator.tuning_warm_start import overall_best, search_seed, seed_trials, warm_start_parents
 from offline.request_validation import client_error, validation_exception
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -43,6 +44,8 @@ class TuningJob:
     best: str | None = None
     not_improving: int = 0
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    # WarmStartConfig: the parents' evaluated configurations, finished trials the search starts from.
+    seeds: list[optuna.trial.FrozenTrial] = field(default_factory=list)
 
 
 class TuningJobs:
@@ -66,6 +69,7 @@ class TuningJobs:
                     f"hyperparameter tuning job with this name already exists ({arn})",
                 )
         plan = tuning_plan(operation, request)
+        parents = warm_start_parents(self.store, operation, request, plan)
         check_channels(
             self.store.s3,
             self.store.region,
@@ -74,6 +78,7 @@ class TuningJobs:
             request["TrainingJobDefinition"].get("RoleArn", ""),
         )
         job = TuningJob(request=copy.deepcopy(request), arn=arn, plan=plan, creation_time=_now())
+        job.seeds = seed_trials(self.store, parents, plan)
         with self.store.lock:
             if name.lower() in self.store.tuning_jobs:  # created meanwhile by another thread
                 raise client_error(
@@ -107,9 +112,10 @@ class TuningJobs:
             pruner = optuna.pruners.NopPruner()
         study = optuna.create_study(
             direction="maximize" if plan.maximize else "minimize",
-            sampler=hpo.make_sampler(plan.strategy, plan.seed, plan.space),
+            sampler=hpo.make_sampler(plan.strategy, search_seed(plan.seed, job.request), plan.space),
             pruner=pruner,
         )
+        study.add_trials(job.seeds)
         distributions = {p.name: p.distribution() for p in plan.space}
         data_cache: dict[tuple[Any, ...], Any] = {}
         # The jobs of a batch run side by side, one thread (and one XGBoost thread) each; XGBoost releases the
@@ -301,6 +307,11 @@ class TuningJobs:
                 response["BestTrainingJob"] = self._summary(job, self.store.training_jobs[job.best])
             if job.failure_reason:
                 response["FailureReason"] = job.failure_reason
+            if job.request.get("WarmStartConfig"):
+                response["WarmStartConfig"] = copy.deepcopy(job.request["WarmStartConfig"])
+                overall = overall_best(self.store, job)
+                if overall is not None:
+                    response["OverallBestTrainingJob"] = self._summary(*overall)
             return response
 
     def _summary(self, job: TuningJob, training_job: TrainingJob) -> dict[str, Any]:
@@ -375,6 +386,59 @@ class TuningJobs:
         except (ValueError, KeyError, TypeError):
             raise validation_exception(operation, "Invalid pagination token") from None
         return offset
+
+    def list_tuning_jobs(self, **request: Any) -> dict[str, Any]:
+        """ListHyperParameterTuningJobs: the summaries of the tuning jobs this emulator created."""
+        operation = "ListHyperParameterTuningJobs"
+        self.store.begin(operation, request)
+        with self.store.lock:
+            jobs = list(enumerate(self.store.tuning_jobs.values()))
+        contains = (request.get("NameContains") or "").lower()
+        status = request.get("StatusEquals")
+        summaries = []
+        for order, job in jobs:
+            description = self._describe_tuning(job)
+            name = description["HyperParameterTuningJobName"]
+            if contains not in name.lower() or (
+                status and description["HyperParameterTuningJobStatus"] != status
+            ):
+                continue
+            summary = {
+                key: description[key]
+                for key in (
+                    "HyperParameterTuningJobName",
+                    "HyperParameterTuningJobArn",
+                    "HyperParameterTuningJobStatus",
+                    "CreationTime",
+                    "HyperParameterTuningEndTime",
+                    "LastModifiedTime",
+                    "TrainingJobStatusCounters",
+                    "ObjectiveStatusCounters",
+                )
+                if key in description
+            }
+            config = description["HyperParameterTuningJobConfig"]
+            summary["Strategy"] = config["Strategy"]
+            summary["ResourceLimits"] = copy.deepcopy(config["ResourceLimits"])
+            summaries.append((order, summary))
+        keys: dict[str, Callable[[tuple[int, dict[str, Any]]], Any]] = {
+            "Name": lambda item: item[1]["HyperParameterTuningJobName"],
+            "Status": lambda item: (item[1]["HyperParameterTuningJobStatus"], item[0]),
+            "CreationTime": lambda item: (item[1]["CreationTime"], item[0]),
+        }
+        summaries.sort(
+            key=keys[request.get("SortBy", "Name")], reverse=request.get("SortOrder") == "Descending"
+        )
+        start = self._page_start(operation, request.get("NextToken"), len(summaries))
+        size = request.get("MaxResults", DEFAULT_LIST_MAX_RESULTS)
+        response: dict[str, Any] = {
+            "HyperParameterTuningJobSummaries": [summary for _, summary in summaries[start : start + size]]
+        }
+        if start + size < len(summaries):
+            response["NextToken"] = base64.urlsafe_b64encode(
+                json.dumps({"offset": start + size}).encode()
+            ).decode()
+        return response
 
     def stop(self, **request: Any) -> dict[str, Any]:
         operation = "StopHyperParameterTuningJob"

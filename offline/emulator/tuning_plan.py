@@ -43,7 +43,7 @@ def tuning_plan(operation: str, request: dict[str, Any]) -> TuningPlan:
     def refuse(message: str) -> ClientError:
         return validation_exception(operation, message)
 
-    for unsupported in ("TrainingJobDefinitions", "WarmStartConfig", "Autotune"):
+    for unsupported in ("TrainingJobDefinitions", "Autotune"):
         if request.get(unsupported):
             raise refuse(f"{unsupported} is not supported by the offline SageMaker emulator")
     definition = request.get("TrainingJobDefinition")

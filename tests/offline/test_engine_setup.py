@@ -91,7 +91,10 @@ def test_parameter_outside_the_templates_constraints_is_refused(
 def test_placeholder_without_a_substitution_is_refused_naming_it(
     broken_definition: Callable[..., Path],
 ) -> None:
-    path = broken_definition('"TrainingImage": "${XGBoostImageUri}"', '"TrainingImage": "${XGBoostImage}"')
+    # Both tuning states (cold and warm-started) name the image.
+    path = broken_definition(
+        '"TrainingImage": "${XGBoostImageUri}"', '"TrainingImage": "${XGBoostImage}"', times=2
+    )
 
     message = _refusal(DefinitionError, definition_path=path)
     assert "${XGBoostImage} has no entry in the template's DefinitionSubstitutions" in message

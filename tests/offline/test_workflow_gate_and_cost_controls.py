@@ -217,7 +217,9 @@ def test_a_stopped_best_job_with_no_model_fails_the_run_at_the_batch_transform(
 ) -> None:
     """Without save_model_on_termination the run fails where AWS would: the model data exists (empty), so
     Extract Model Path and CreateModel succeed, and the transform job cannot load a model."""
-    path = broken_definition('"save_model_on_termination": "true"', '"save_model_on_termination": "false"')
+    path = broken_definition(
+        '"save_model_on_termination": "true"', '"save_model_on_termination": "false"', times=2
+    )
     engine = make_engine(definition_path=path)
 
     result = engine.run(SMALL_INPUT)

@@ -13,6 +13,7 @@ from offline.engine import Engine
 HAPPY_PATH = [
     "Generate Training Dataset",
     "Dataset Sharded?",
+    "Warm Start?",
     "HyperparameterTuning (XGBoost)",
     "Extract Model Path",
     "HyperparameterTuning - Save Model",
@@ -29,6 +30,7 @@ HAPPY_PATH = [
 ]
 CHOICES = (
     "Dataset Sharded?",
+    "Warm Start?",
     "Registry Approval Status",
     "Approved",
     "Model Registry On?",

@@ -47,6 +47,7 @@ FEW_JOBS = {"MaxTrainingJobs": 2, "MaxParallelTrainingJobs": 2, "MaxTestRmse": "
 FIRST_TRAINING_JOB = re.compile(r"-001-[0-9a-f]{8}$")
 GENERATE_STATE = "Generate Training Dataset"
 TUNING_STATE = "HyperparameterTuning (XGBoost)"
+WARM_TUNING_STATE = "HyperparameterTuning (XGBoost, warm start)"
 SAVE_MODEL_STATE = "HyperparameterTuning - Save Model"
 TRANSFORM_STATE = "Batch transform"
 EVALUATE_STATE = "Evaluate Model"

@@ -38,6 +38,7 @@ STAR_RESOURCE_ACTIONS = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "sagemaker:ListTags",
+    "sagemaker:ListHyperParameterTuningJobs",
     "ecr:GetAuthorizationToken",
     "cloudwatch:PutMetricData",
 }
@@ -273,6 +274,7 @@ def test_generate_dataset_may_write_run_data_and_read_only_the_datasets_prefix(c
     statements = _function_statements(stack, "GenerateDatasetFunction")
     bucket_arn = stack.get_att("DataBucket", "Arn")
     grants = {(a, r) for s in statements for a in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    token = console_run.output["dataset"]["tuningJobName"].split("-", 1)[0]
     assert grants == {
         ("s3:PutObject", f"{bucket_arn}/runs/*"),
         ("s3:AbortMultipartUpload", f"{bucket_arn}/runs/*"),
@@ -280,6 +282,12 @@ def test_generate_dataset_may_write_run_data_and_read_only_the_datasets_prefix(c
         # Your own data in the project bucket (own_data.DATASETS_PREFIX): listed there, read there only.
         ("s3:ListBucket", bucket_arn),
         ("s3:GetObject", f"{bucket_arn}/datasets/*"),
+        # warmStart: the stack's own tuning jobs described; "previous" lists them (no narrower resource).
+        (
+            "sagemaker:DescribeHyperParameterTuningJob",
+            stack.arn("sagemaker", f"hyper-parameter-tuning-job/{token}-*"),
+        ),
+        ("sagemaker:ListHyperParameterTuningJobs", "*"),
     }
     (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "datasets/*"}}
