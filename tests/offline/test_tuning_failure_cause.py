@@ -65,7 +65,10 @@ def test_a_nan_label_past_the_first_states_check_fails_naming_the_file_line_and_
 def test_a_static_hyperparameter_the_container_refuses_fails_with_the_containers_message(
     make_engine: Callable[..., Engine], broken_definition: Callable[..., Any]
 ) -> None:
-    engine = make_engine(definition_path=broken_definition('"tree_method": "hist"', '"tree_method": "fast"'))
+    # In both tuning states, the cold and the warm-started one.
+    engine = make_engine(
+        definition_path=broken_definition('"tree_method": "hist"', '"tree_method": "fast"', times=2)
+    )
 
     result = engine.run(SMALL_INPUT)
 
