@@ -83,11 +83,13 @@ def sample_request() -> tuple[dict[str, Any], list[str]]:
 
 
 def _tuning_state(definition: dict[str, Any]) -> dict[str, Any]:
-    """The definition's tuning state."""
+    """The definition's tuning state (the cold one: the warm-started twin runs only with warmStart)."""
     found = [
         state
         for state in definition["States"].values()
-        if state.get("Type") == "Task" and TUNING_RESOURCE in str(state.get("Resource", ""))
+        if state.get("Type") == "Task"
+        and TUNING_RESOURCE in str(state.get("Resource", ""))
+        and "WarmStartConfig.$" not in state.get("Parameters", {})
     ]
     if len(found) != 1:
         raise ValueError(f"expected one {TUNING_RESOURCE} task in the definition, found {len(found)}")

@@ -282,14 +282,15 @@ def test_cold_start_compares_each_handler_with_import_boto3(cold_start_result: d
 
     assert set(targets) == {
         "import boto3",
-        "import boto3 + s3 client",
+        "import boto3 + s3 client + sagemaker client",
         "extract_model_name",
         "generate_dataset",
     }
     assert cold_start_result["repetitions"] == 1
     assert targets["import boto3"]["ratio_to_import_boto3"] == 1.0
-    assert targets["generate_dataset"]["clients"] == ["s3"]
-    assert targets["generate_dataset"]["reference"] == "import boto3 + s3 client"
+    # The sagemaker client reads a warm start's parent tuning jobs.
+    assert targets["generate_dataset"]["clients"] == ["s3", "sagemaker"]
+    assert targets["generate_dataset"]["reference"] == "import boto3 + s3 client + sagemaker client"
     assert targets["extract_model_name"]["clients"] == []
     for name in ("extract_model_name", "generate_dataset"):
         assert targets[name]["meets_target"] == (
