@@ -135,16 +135,21 @@ def measure(
     *,
     data_sets: Sequence[DataSet] = DATA_SETS,
     parameters: Mapping[str, str] | None = None,
+    definition_path: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
+    """``parameters`` (template parameters) and ``definition_path`` (a changed copy of the definition) are
+    for experiments and tests; the default is the template's defaults and the definition as it is."""
     from offline.engine import Engine
+    from offline.template import DEFINITION_FILE
 
     started_load = load_average()
     started = time.monotonic()
     parameters = {"QualityGate": "Disabled", "ExternalDataBuckets": BUCKET, **(parameters or {})}
     sets: dict[str, Any] = {}
     every_ratio: list[float] = []
-    with Engine(parameters=parameters) as engine, tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
+    engine_context = Engine(parameters=parameters, definition_path=definition_path or DEFINITION_FILE)
+    with engine_context as engine, tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
         region = engine.stack.region
         location = (
             {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}

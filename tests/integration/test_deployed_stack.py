@@ -27,7 +27,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-# A default tuning job runs its 20 training jobs 4 at a time; transform and start-up add some minutes.
+# A default tuning job runs its 10 training jobs 4 at a time; transform and start-up add some minutes.
 TIMEOUT_SECONDS = 3 * 60 * 60
 POLL_SECONDS = 30
 

@@ -31,7 +31,7 @@ def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     make_engine: Callable[..., Engine], sagemaker_events: list[tuple[str, dict[str, Any]]]
 ) -> None:
     """The console's default input, {"Comment": "Insert your JSON here"}, with the template's defaults:
-    10,000 rows, 20 training jobs. The Comment is ignored (not echoed in the output's input)."""
+    10,000 rows, 10 training jobs. The Comment is ignored (not echoed in the output's input)."""
     engine = make_engine(parameters=None)
     result = engine.run(load_event("execution_input_console_default"))
 
@@ -49,10 +49,10 @@ def test_default_input_tunes_a_model_that_predicts_near_the_noise_floor(
     tuning = output["tuning"]
     assert len(tuning["tuningJobName"]) <= 32
     jobs = int(engine.stack.parameters["MaxTrainingJobs"])
-    assert jobs == 20
+    assert jobs == 10
     counters = tuning["trainingJobStatusCounters"]
     finished = [data for event, data in sagemaker_events if event == "training_job_completed"]
-    # BestObjectiveNotImproving (10 jobs) may end the search before the 20th job.
+    # BestObjectiveNotImproving may end the search before the last job (at 10 it cannot end it sooner).
     assert counters["Completed"] + counters["Stopped"] == len(finished) <= jobs
     assert tuning["bestTrainingJobName"].startswith(tuning["tuningJobName"] + "-")
     assert tuning["objectiveValue"] == min(

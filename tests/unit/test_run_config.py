@@ -52,7 +52,7 @@ def test_template_defaults_give_a_bayesian_on_demand_single_instance_run_with_th
             "ParameterRanges": search["ParameterRanges"],
             "RandomSeed": search["RandomSeed"],
             "ResourceLimits": {
-                "MaxNumberOfTrainingJobs": 20,
+                "MaxNumberOfTrainingJobs": 10,
                 "MaxParallelTrainingJobs": 4,
                 "MaxRuntimeInSeconds": 7200,
             },
