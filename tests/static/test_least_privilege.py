@@ -194,7 +194,9 @@ def test_the_registry_group_carries_the_stack_tag_and_each_package_names_its_run
     # named in the package's metadata.
     stack = console_run.stack
     group = stack.resources["ModelPackageGroup"]["Properties"]
-    assert [stack.resolve(tag) for tag in group["Tags"]] == [{"Key": "xgboost-tuning:stack", "Value": stack.name}]
+    assert [stack.resolve(tag) for tag in group["Tags"]] == [
+        {"Key": "xgboost-tuning:stack", "Value": stack.name}
+    ]
     request = console_run.calls["Register Model"][1]
     assert "Tags" not in request
     assert request["CustomerMetadataProperties"]["runName"] == console_run.output["dataset"]["runName"]
