@@ -19,9 +19,19 @@ _JOB_NAMES = {
 _STATUS_KEYS = ("HyperParameterTuningJobStatus", "TrainingJobStatus", "TransformJobStatus")
 
 
+# What the definition's Describe Tuning Failure state puts between the first failed training job's reason and
+# the tuning job's description (tests/report keep the two equal).
+TRAINING_FAILURE_SEPARATOR = " | The tuning job, as SageMaker describes it: "
+
+
 def readable_cause(cause: Any) -> str:
-    """A Lambda error's errorMessage, a failed job's FailureReason (with the job), else the cause itself."""
+    """A Lambda error's errorMessage, a failed job's FailureReason (with the job), else the cause itself.
+
+    Tuning Failed's cause may lead with the failed training job's reason: kept, then the tuning job's."""
     text = "" if cause is None else str(cause)
+    training, separator, described = text.partition(TRAINING_FAILURE_SEPARATOR)
+    if separator:
+        return f"{training.strip()} | {readable_cause(described)}"
     try:
         value = json.loads(text)
     except ValueError:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from report.causes import readable_cause
+from report.causes import TRAINING_FAILURE_SEPARATOR, readable_cause
 
 
 def test_a_lambda_errors_cause_is_its_message_without_the_stack_trace() -> None:
@@ -50,3 +50,21 @@ def test_any_other_cause_is_kept(cause: str) -> None:
 
 def test_no_cause_is_empty() -> None:
     assert readable_cause(None) == ""
+
+
+def test_a_tuning_failure_led_by_a_training_jobs_reason_keeps_both(state_machine_definition: dict) -> None:
+    describe = state_machine_definition["States"]["Describe Tuning Failure"]["Parameters"]["Cause.$"]
+    assert TRAINING_FAILURE_SEPARATOR in describe  # the separator the definition writes
+    tuning = json.dumps(
+        {
+            "HyperParameterTuningJobName": "t-1",
+            "HyperParameterTuningJobStatus": "Failed",
+            "FailureReason": "No",
+        }
+    )
+    training = "Training job t-1-001-ab failed: AlgorithmError: line 301: label 'nan'"
+    cause = f"{training}{TRAINING_FAILURE_SEPARATOR}{tuning}"
+
+    assert readable_cause(cause) == (
+        "Training job t-1-001-ab failed: AlgorithmError: line 301: label 'nan' | tuning job t-1 Failed: No"
+    )

@@ -17,7 +17,7 @@ START = "2026-11-28T10:00:00.000Z"
 TUNING_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 # SageMaker names a tuning job's training jobs <tuning job name>-<3 digits>-<8 hex>.
-TRAINING_JOB_SUFFIX = "-013-1a2b3c4d"
+TRAINING_JOB_SUFFIX = "-007-1a2b3c4d"
 DEFAULT_INPUT = {"trainRows": 10_000, "validationRows": 2_000, "testRows": 2_000, "noise": 1.0, "seed": 42}
 SMALL_INPUT = {"trainRows": 300, "validationRows": 60, "testRows": 80, "noise": 1.0, "seed": 3}
 SMALL_PART = 16 * 1024
