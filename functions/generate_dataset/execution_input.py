@@ -85,6 +85,10 @@ def _where(path: str) -> str:
     return path if path else "the execution input"
 
 
+# The numeric bounds the schema uses, as a message states them.
+_BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">"}
+
+
 def describe(error: Any) -> str:
     """A message naming the key path, what the schema wants and what was given."""
     path = _key_path(error.name)
@@ -97,12 +101,8 @@ def describe(error: Any) -> str:
         return f"the execution input must be a JSON object, got {type(value).__name__}"
     if rule == "type":
         return f"{where} must be {_TYPE_NAMES.get(str(expected), expected)}, got {_show(value)}"
-    if rule == "minimum":
-        return f"{where} must be >= {expected}, got {_show(value)}"
-    if rule == "maximum":
-        return f"{where} must be <= {expected}, got {_show(value)}"
-    if rule == "exclusiveMinimum":
-        return f"{where} must be > {expected}, got {_show(value)}"
+    if rule in _BOUNDS:
+        return f"{where} must be {_BOUNDS[rule]} {expected}, got {_show(value)}"
     if rule == "enum":
         return f"{where} must be one of {', '.join(map(str, expected))}, got {_show(value)}"
     if rule == "additionalProperties" and isinstance(value, Mapping):
