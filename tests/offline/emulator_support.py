@@ -135,12 +135,18 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return error["Code"], error["Message"]
 
 
-def tuning_job_refusal(workspace: Workspace, request: dict[str, Any]) -> str:
-    """The message of the ValidationException that CreateHyperParameterTuningJob refuses ``request`` with."""
+def tuning_job_error(workspace: Workspace, request: dict[str, Any]) -> tuple[str, str]:
+    """The error code and message CreateHyperParameterTuningJob refuses ``request`` with."""
     with pytest.raises(ClientError) as excinfo:
         workspace.sagemaker.create_hyper_parameter_tuning_job(**request)
-    code, message = error_of(excinfo)
-    assert (excinfo.value.operation_name, code) == ("CreateHyperParameterTuningJob", "ValidationException")
+    assert excinfo.value.operation_name == "CreateHyperParameterTuningJob"
+    return error_of(excinfo)
+
+
+def tuning_job_refusal(workspace: Workspace, request: dict[str, Any]) -> str:
+    """The message of the ValidationException that CreateHyperParameterTuningJob refuses ``request`` with."""
+    code, message = tuning_job_error(workspace, request)
+    assert code == "ValidationException"
     return message
 
 

@@ -17,7 +17,14 @@ from botocore.exceptions import ClientError
 
 from offline import hpo
 from offline.emulator import tuning as tuning_module
-from tests.offline.emulator_support import IMAGE, Workspace, config, error_of, tuning_request
+from tests.offline.emulator_support import (
+    IMAGE,
+    Workspace,
+    config,
+    error_of,
+    tuning_job_error,
+    tuning_request,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +57,6 @@ def seeded(monkeypatch: pytest.MonkeyPatch) -> list[list[optuna.trial.FrozenTria
 
     monkeypatch.setattr(tuning_module, "seed_trials", recording)
     return calls
-
-
-def refusal(space: Workspace, request: dict[str, Any]) -> tuple[str, str]:
-    with pytest.raises(ClientError) as raised:
-        space.sagemaker.create_hyper_parameter_tuning_job(**request)
-    return error_of(raised)
 
 
 def test_a_warm_started_job_starts_from_every_completed_training_job_of_its_parent(
@@ -160,7 +161,7 @@ def test_a_warm_started_search_does_not_draw_its_parents_random_configurations_a
 
 def test_an_unknown_parent_is_not_found(parent: tuple[Workspace, dict[str, Any]]) -> None:
     space, _ = parent
-    code, message = refusal(space, child_request(space, ["never-created-1"]))
+    code, message = tuning_job_error(space, child_request(space, ["never-created-1"]))
     assert code == "ResourceNotFound"
     assert "never-created-1" in message
 
@@ -224,7 +225,7 @@ def test_what_the_warm_start_restrictions_forbid_is_refused_at_create(
     request = child_request(space, [described["HyperParameterTuningJobName"]])
     change(request)
 
-    code, message = refusal(space, request)
+    code, message = tuning_job_error(space, request)
 
     assert code == "ValidationException"
     assert expected in message
@@ -236,7 +237,7 @@ def test_identical_data_and_algorithm_refuses_another_image(parent: tuple[Worksp
     request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = IMAGE.replace(
         ":3.0-5", ":1.7-1"
     )
-    code, message = refusal(space, request)
+    code, message = tuning_job_error(space, request)
     assert code == "ValidationException"
     assert "use TransferLearning to change it" in message
 
